@@ -1,0 +1,99 @@
+"""Export a HF sequence classifier to ONNX and prove the file computes what PyTorch computes."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_OUTPUT = "logits"
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+# Very short, typical, and longer than any max_tokens: the fixed parity probe set.
+PROBES = [
+    "ㅋ",
+    "좋아요",
+    "음식이 신선하고 직원도 친절해요",
+    "이 영화 진짜 재밌었어요 배우들 연기도 최고",
+    "너 같은 놈은 인터넷 하지 마라 진짜 한심하다",
+    "기사 잘 읽었습니다. 앞으로도 좋은 기사 부탁드립니다!",
+    "ㅡㅡ 뭐라는거야 ㅋㅋㅋㅋㅋ",
+    "오늘 날씨가 맑아서 산책하기 좋네요 " * 60,
+]
+
+
+class ParityError(RuntimeError):
+    """ONNX Runtime disagrees with PyTorch beyond tolerance."""
+
+
+def load_classifier(checkpoint: Path) -> torch.nn.Module:
+    """Load a 2-label `*ForSequenceClassification` checkpoint in eval mode with plain (exportable) attention."""
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, attn_implementation="eager").eval()
+    if model.config.num_labels != 2:
+        raise ValueError(f"{checkpoint}: expected a 2-label classifier, config has num_labels={model.config.num_labels}")
+    return model
+
+
+def encode(tokenizer, texts: list[str], max_tokens: int) -> dict[str, np.ndarray]:
+    """Tokenize as the served tokenizer does: truncate at `max_tokens`, pad to the longest text."""
+    enc = tokenizer(texts, truncation=True, max_length=max_tokens, padding=True,
+                    return_token_type_ids=True, return_tensors="np")
+    return {name: enc[name].astype(np.int64) for name in ONNX_INPUTS}
+
+
+def export_onnx(model: torch.nn.Module, out: Path) -> None:
+    """Trace `model` to ONNX with dynamic batch and sequence axes, int64 inputs and fp32 logits."""
+    dummy = tuple(torch.ones(2, 8, dtype=torch.int64) for _ in ONNX_INPUTS)
+    axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS} | {ONNX_OUTPUT: {0: "batch"}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, dummy, str(out), input_names=list(ONNX_INPUTS), output_names=[ONNX_OUTPUT],
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64."""
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def check_parity(model: torch.nn.Module, tokenizer, onnx_path: Path, max_tokens: int) -> float:
+    """Run the probe set through PyTorch and ONNX Runtime; return the max |Δ prob| or raise ParityError."""
+    feeds = encode(tokenizer, PROBES, max_tokens)
+    with torch.no_grad():
+        torch_logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_logits = session.run([ONNX_OUTPUT], feeds)[0]
+    p_torch, p_ort = softmax(torch_logits), softmax(ort_logits)
+    diff = float(np.abs(p_torch - p_ort).max())
+    flips = int((p_torch.argmax(-1) != p_ort.argmax(-1)).sum())
+    if diff > PARITY_TOLERANCE or flips:
+        raise ParityError(f"{onnx_path}: ONNX Runtime vs PyTorch max |Δ prob| = {diff:.2e} "
+                          f"(tolerance {PARITY_TOLERANCE:.0e}), argmax flips = {flips}")
+    return diff
+
+
+def export_member(checkpoint: Path, out: Path, max_tokens: int, log=print) -> float:
+    """Export one checkpoint to `out` and parity-check it; returns the measured max |Δ prob|."""
+    log("loading PyTorch model")
+    model = load_classifier(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    log("exporting ONNX")
+    tmp = out.with_suffix(".tmp.onnx")
+    export_onnx(model, tmp)
+    log(f"parity check on {len(PROBES)} probes")
+    try:
+        diff = check_parity(model, tokenizer, tmp, max_tokens)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log(f"parity ok: max |Δ prob| = {diff:.2e}")
+    return diff

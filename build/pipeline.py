@@ -1,0 +1,102 @@
+"""Build a model repository from a spec: shared tokenizer, ONNX exports (incremental), rendered configs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from kotox_build import export, repository
+from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Member, Spec
+
+STAMP = "export.json"
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+
+
+class BuildError(RuntimeError):
+    """The build cannot go on; the message says which member and why."""
+
+
+def auto_runtime() -> str:
+    """`onnxruntime` where the server that will run has that backend (the official container), else `python`."""
+    from kotox_server.binary import find_server
+
+    return "onnxruntime" if find_server().has_onnxruntime else "python"
+
+
+def load_tokenizer(member: Member) -> PreTrainedTokenizerFast:
+    """The member's fast (Rust) tokenizer."""
+    if not (member.checkpoint / "config.json").exists():
+        raise BuildError(f"member {member.name}: no checkpoint at {member.checkpoint} (a save_pretrained folder)")
+    tokenizer = AutoTokenizer.from_pretrained(member.checkpoint)
+    if not tokenizer.is_fast:
+        raise BuildError(f"member {member.name}: tokenizer has no fast (Rust) version")
+    return tokenizer
+
+
+def shared_tokenizer(spec: Spec) -> PreTrainedTokenizerFast:
+    """The one tokenizer all members share; fail naming the members whose tokenizer differs."""
+    tokenizers = {m.name: load_tokenizer(m) for m in spec.members}
+    signature = {name: (t.backend_tokenizer.to_str(), t.pad_token_id) for name, t in tokenizers.items()}
+    first = spec.members[0].name
+    differ = [name for name, sig in signature.items() if sig != signature[first]]
+    if differ:
+        raise BuildError(f"members {[first] + differ} do not share one tokenizer: "
+                         f"{differ} differ from {first}; all members must use the same tokenizer files")
+    return tokenizers[first]
+
+
+def export_stamp(member: Member, spec: Spec) -> str:
+    """Hash of everything an export depends on: checkpoint files, max tokens, exporter source."""
+    digest = hashlib.sha256()
+    for name in CHECKPOINT_FILES:
+        path = member.checkpoint / name
+        if path.exists():
+            digest.update(name.encode())
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    digest.update(str(spec.max_tokens).encode())
+    digest.update(Path(export.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def export_if_changed(member: Member, spec: Spec, version_dir: Path, step: str) -> None:
+    """Export `member` into `version_dir/model.onnx` unless the stamp shows it is up to date."""
+    onnx_path = version_dir / "model.onnx"
+    stamp_path = version_dir.parent / STAMP
+    stamp = export_stamp(member, spec)
+    if onnx_path.exists() and stamp_path.exists() and json.loads(stamp_path.read_text())["stamp"] == stamp:
+        print(f"{step} {member.name}: up to date, export skipped", flush=True)
+        return
+    diff = export.export_member(member.checkpoint, onnx_path, spec.max_tokens,
+                                log=lambda msg: print(f"{step} {member.name}: {msg}", flush=True))
+    stamp_path.write_text(json.dumps({"stamp": stamp, "parity_max_abs_diff": diff}, indent=1))
+
+
+def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None) -> Path:
+    """Write the model repository for `spec` into `out`; returns `out`."""
+    runtime = auto_runtime() if runtime == "auto" else runtime
+    if runtime not in repository.RUNTIMES:
+        raise BuildError(f"unknown runtime {runtime!r}; choose one of {repository.RUNTIMES} or auto")
+    threads = threads or max(1, (os.cpu_count() or 1) // len(spec.members))
+    print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime})", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = shared_tokenizer(spec)
+    tok_dir = repository.write_model(out, repository.tokenizer_config(spec, tokenizer.pad_token_id), "tokenizer.py")
+    tokenizer.save_pretrained(tok_dir)
+
+    for i, member in enumerate(spec.members, 1):
+        config = repository.member_config(spec, member.name, runtime, threads)
+        version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None)
+        export_if_changed(member, spec, version_dir, f"[{i}/{len(spec.members)}]")
+
+    repository.write_model(out, repository.fusion_config(spec), "fusion.py")
+    repository.write_model(out, repository.ensemble_config(spec))
+    repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
+    print(f"kotox build: repository ready at {out}", flush=True)
+    return out

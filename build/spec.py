@@ -1,0 +1,120 @@
+"""The deployment spec: one TOML file that names the ensemble, its members and its fusion rule."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kotox_client import contract
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "kotox.toml"
+WEIGHT_SUM_TOLERANCE = 1e-6
+TOKENIZER_MODEL = "tokenizer"
+FUSION_MODEL = "fusion"
+
+
+class SpecError(ValueError):
+    """A deployment spec that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One classifier of the ensemble: a HF `save_pretrained` folder and its fusion weight."""
+
+    name: str
+    checkpoint: Path
+    weight: float
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated deployment: ensemble settings plus members in fusion order."""
+
+    path: Path
+    members: tuple[Member, ...]
+    name: str = contract.ENSEMBLE
+    labels: tuple[str, str] = ("clean", "toxic")
+    threshold: float = 0.5
+    max_tokens: int = 256
+    max_batch_size: int = 64
+
+    @property
+    def weights(self) -> list[float]:
+        """Fusion weights in member order."""
+        return [m.weight for m in self.members]
+
+
+def _field(table: dict, key: str, kind: type | tuple[type, ...], where: str, path: Path, default=None):
+    """Read `key` from `table`, checking its type; missing keys take `default` unless it is None."""
+    if key not in table:
+        if default is None:
+            raise SpecError(f"{path}: missing field `{where}{key}`")
+        return default
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise SpecError(f"{path}: field `{where}{key}` must be {names}, got {value!r}")
+    return value
+
+
+def _member(table: dict, index: int, path: Path) -> Member:
+    where = f"members[{index}]."
+    name = _field(table, "name", str, where, path)
+    if not name.isidentifier():
+        raise SpecError(f"{path}: field `{where}name` must be a plain identifier, got {name!r}")
+    checkpoint = Path(_field(table, "checkpoint", str, where, path)).expanduser()
+    if not checkpoint.is_absolute():
+        checkpoint = (path.parent / checkpoint).resolve()
+    weight = float(_field(table, "weight", (int, float), where, path))
+    if not (weight > 0 and math.isfinite(weight)):
+        raise SpecError(f"{path}: field `{where}weight` must be positive, got {weight}")
+    return Member(name=name, checkpoint=checkpoint, weight=weight)
+
+
+def parse_spec(data: dict, path: Path) -> Spec:
+    """Validate an already-parsed TOML document; `path` names it in errors and anchors relative paths."""
+    defaults = Spec(path=path, members=())
+    ensemble = _field(data, "ensemble", dict, "", path, default={})
+    name = _field(ensemble, "name", str, "ensemble.", path, default=defaults.name)
+    labels = tuple(_field(ensemble, "labels", list, "ensemble.", path, default=list(defaults.labels)))
+    if len(labels) != 2 or not all(isinstance(x, str) and x for x in labels) or labels[0] == labels[1]:
+        raise SpecError(f"{path}: field `ensemble.labels` must be two distinct names [clean, toxic], got {labels!r}")
+    threshold = float(_field(ensemble, "threshold", (int, float), "ensemble.", path, default=defaults.threshold))
+    if not 0.0 <= threshold < 1.0:
+        raise SpecError(f"{path}: field `ensemble.threshold` must be in [0, 1), got {threshold}")
+    max_tokens = _field(ensemble, "max_tokens", int, "ensemble.", path, default=defaults.max_tokens)
+    if max_tokens < 3:
+        raise SpecError(f"{path}: field `ensemble.max_tokens` must be at least 3, got {max_tokens}")
+    max_batch_size = _field(ensemble, "max_batch_size", int, "ensemble.", path, default=defaults.max_batch_size)
+    if max_batch_size < 1:
+        raise SpecError(f"{path}: field `ensemble.max_batch_size` must be at least 1, got {max_batch_size}")
+
+    tables = _field(data, "members", list, "", path)
+    if not tables:
+        raise SpecError(f"{path}: field `members` must list at least one member")
+    members = tuple(_member(t if isinstance(t, dict) else {}, i, path) for i, t in enumerate(tables))
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path}: field `members` has duplicate names {names}")
+    reserved = set(names) & {name, TOKENIZER_MODEL, FUSION_MODEL}
+    if reserved:
+        raise SpecError(f"{path}: field `members[*].name` uses reserved model names {sorted(reserved)}")
+    total = sum(m.weight for m in members)
+    if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")
+    return Spec(path=path, members=members, name=name, labels=labels, threshold=threshold,
+                max_tokens=max_tokens, max_batch_size=max_batch_size)
+
+
+def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:
+    """Read and validate a deployment spec file."""
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML: {err}") from None
+    return parse_spec(data, path)

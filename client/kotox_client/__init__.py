@@ -1,0 +1,1 @@
+"""kotox client: classify Korean comments with the kotox ensemble served by Triton."""

@@ -1,0 +1,18 @@
+"""The served contract: names and default ports shared by the server, the build and every client."""
+
+ENSEMBLE = "toxicity"
+INPUT_TEXT = "TEXT"
+OUTPUT_LABEL = "label"
+OUTPUT_TOXIC_PROB = "toxic_prob"
+OUTPUT_MEMBER_PROBS = "member_probs"
+OUTPUTS = (OUTPUT_LABEL, OUTPUT_TOXIC_PROB, OUTPUT_MEMBER_PROBS)
+
+# Ensemble config parameters that describe the deployment to clients.
+PARAM_MEMBERS = "members"
+PARAM_LABELS = "labels"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 8000
+DEFAULT_GRPC_PORT = 8001
+DEFAULT_METRICS_PORT = 8002
+DEFAULT_URL = f"{DEFAULT_HOST}:{DEFAULT_GRPC_PORT}"

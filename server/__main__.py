@@ -1,0 +1,60 @@
+"""CLI: python -m kotox_server [--repository model_repository] — serve until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from kotox_server.triton import Ports, ServerError, TritonServer
+
+DEFAULTS = Ports()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a kotox model repository with a real tritonserver until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m kotox_server", description=main.__doc__)
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--host", default=DEFAULTS.host, help="address to bind (default: %(default)s)")
+    parser.add_argument("--http-port", type=int, default=DEFAULTS.http)
+    parser.add_argument("--grpc-port", type=int, default=DEFAULTS.grpc)
+    parser.add_argument("--metrics-port", type=int, default=DEFAULTS.metrics)
+    parser.add_argument("--cache-bytes", type=int, default=0, help="response cache size in bytes (0: off)")
+    parser.add_argument("--quiet", action="store_true", help="do not echo the server log")
+    args = parser.parse_args(argv)
+
+    if not (args.repository / "config.pbtxt").exists() and not any(args.repository.glob("*/config.pbtxt")):
+        print(f"kotox serve: no model repository at {args.repository}; build one with python -m kotox_build",
+              file=sys.stderr)
+        return 2
+    ports = Ports(args.host, args.http_port, args.grpc_port, args.metrics_port)
+    server = TritonServer(args.repository, ports, cache_bytes=args.cache_bytes, echo=not args.quiet)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"kotox serve: starting tritonserver on {args.repository} ...", flush=True)
+    try:
+        server.start()
+    except ServerError as err:
+        print(f"kotox serve: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        server.stop()
+        return 130
+    print(f"kotox serve: ready — gRPC {ports.grpc_url}, HTTP {ports.host}:{ports.http}, "
+          f"metrics http://{ports.host}:{ports.metrics}/metrics (Ctrl-C stops)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if server.returncode is not None:
+                print(f"kotox serve: tritonserver exited with code {server.returncode}", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    print("kotox serve: stopping", flush=True)
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Start, wait for and stop a real tritonserver on a model repository."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kotox_client import contract
+from kotox_server.binary import find_server, prepare_backends, server_env
+
+
+class ServerError(RuntimeError):
+    """The server failed to start or to load its models; the message carries the server's own errors."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where the server listens."""
+
+    host: str = contract.DEFAULT_HOST
+    http: int = contract.DEFAULT_HTTP_PORT
+    grpc: int = contract.DEFAULT_GRPC_PORT
+    metrics: int = contract.DEFAULT_METRICS_PORT
+
+    @property
+    def grpc_url(self) -> str:
+        """host:port for gRPC clients."""
+        return f"{self.host}:{self.grpc}"
+
+
+@dataclass
+class TritonServer:
+    """A tritonserver process serving `repository`; use as a context manager or call start()/stop()."""
+
+    repository: Path
+    ports: Ports = field(default_factory=Ports)
+    cache_bytes: int = 0  # response cache size; 0 disables the cache
+    echo: bool = False  # copy server output to stderr as it arrives
+    extra_args: tuple[str, ...] = ()
+    log: list[str] = field(default_factory=list, init=False)
+    _process: subprocess.Popen | None = field(default=None, init=False)
+    _workspace: tempfile.TemporaryDirectory | None = field(default=None, init=False)
+
+    def command(self, backends: Path, caches: Path, binary: Path) -> list[str]:
+        """The tritonserver command line."""
+        p = self.ports
+        cmd = [str(binary), f"--model-repository={Path(self.repository).resolve()}",
+               f"--backend-directory={backends}", f"--cache-directory={caches}",
+               f"--http-address={p.host}", f"--http-port={p.http}",
+               f"--grpc-address={p.host}", f"--grpc-port={p.grpc}",
+               f"--metrics-address={p.host}", f"--metrics-port={p.metrics}",
+               "--exit-on-error=true", "--strict-readiness=true",
+               f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_"]
+        if self.cache_bytes:
+            cmd.append(f"--cache-config=local,size={self.cache_bytes}")
+        return cmd + list(self.extra_args)
+
+    def start(self, timeout: float = 180.0) -> "TritonServer":
+        """Start the server and block until every model is ready; raise ServerError with its errors otherwise."""
+        install = find_server()
+        self._workspace = tempfile.TemporaryDirectory(prefix="kotox-triton-")
+        backends = prepare_backends(install, Path(self._workspace.name))
+        cmd = self.command(backends, install.caches, install.binary)
+        self._process = subprocess.Popen(cmd, env=server_env(install), stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, errors="replace",
+                                         start_new_session=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _pump(self) -> None:
+        for line in self._process.stdout:
+            self.log.append(line)
+            if self.echo:
+                sys.stderr.write(line)
+
+    def errors(self) -> str:
+        """The server's own error lines (model load failures and the like)."""
+        lines = [ln for ln in self.log if ln.startswith("E") or "failed" in ln.lower() or "error" in ln.lower()]
+        return "".join(lines[-30:]) or "".join(self.log[-30:])
+
+    def ready(self) -> bool:
+        """True when the server reports every model ready."""
+        url = f"http://{self.ports.host}:{self.ports.http}/v2/health/ready"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                time.sleep(0.2)  # let the pump thread read the last lines
+                raise ServerError(f"tritonserver exited with code {self._process.returncode}:\n{self.errors()}")
+            if self.ready():
+                return
+            time.sleep(0.25)
+        raise ServerError(f"tritonserver not ready after {timeout:.0f} s:\n{self.errors()}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the server to exit (SIGINT), kill it after `timeout`, and remove its workspace."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)  # the server and its Python stubs
+                self._process.wait()
+        if self._workspace is not None:
+            self._workspace.cleanup()
+            self._workspace = None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the process has ended."""
+        return None if self._process is None else self._process.poll()
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
