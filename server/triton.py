@@ -18,6 +18,9 @@ from kotox_client import contract
 from kotox_server.binary import find_server, prepare_backends, server_env
 
 
+CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
+
+
 class ServerError(RuntimeError):
     """The server failed to start or to load its models; the message carries the server's own errors."""
 
@@ -88,8 +91,9 @@ class TritonServer:
                 sys.stderr.write(line)
 
     def errors(self) -> str:
-        """The server's own error lines (model load failures and the like)."""
-        lines = [ln for ln in self.log if ln.startswith("E") or "failed" in ln.lower() or "error" in ln.lower()]
+        """The server's own error lines (model load failures and the like), without CPU-only GPU noise."""
+        lines = [ln for ln in self.log if (ln.startswith("E") or "failed" in ln.lower() or "error" in ln.lower())
+                 and not any(noise in ln for noise in CPU_NOISE)]
         return "".join(lines[-30:]) or "".join(self.log[-30:])
 
     def ready(self) -> bool:

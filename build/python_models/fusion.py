@@ -9,7 +9,7 @@ import triton_python_backend_utils as pb_utils
 def fuse(logits: np.ndarray, weights: np.ndarray, threshold: float):
     """Member toxic probabilities [B, N], fused probability [B] and toxic flags [B] from logits [B, N, 2]."""
     logits = logits.astype(np.float64)
-    member_probs = 1.0 / (1.0 + np.exp(logits[..., 0] - logits[..., 1]))  # softmax(logits)[..., 1]
+    member_probs = 0.5 * (1.0 + np.tanh(0.5 * (logits[..., 1] - logits[..., 0])))  # softmax(logits)[..., 1]
     toxic_prob = member_probs @ weights
     return member_probs, toxic_prob, toxic_prob > threshold
 

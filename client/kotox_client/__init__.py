@@ -1,1 +1,10 @@
-"""kotox client: classify Korean comments with the kotox ensemble served by Triton."""
+"""kotox client: classify Korean comments with the kotox ensemble served by Triton over gRPC."""
+
+from kotox_client.aio import AsyncToxicityClient
+from kotox_client.client import ToxicityClient
+from kotox_client.errors import (BadInputError, KotoxError, ModelNotReadyError, RequestTimeoutError,
+                                 ServerUnreachableError)
+from kotox_client.result import Classification
+
+__all__ = ["AsyncToxicityClient", "BadInputError", "Classification", "KotoxError", "ModelNotReadyError",
+           "RequestTimeoutError", "ServerUnreachableError", "ToxicityClient"]

@@ -1,0 +1,64 @@
+"""The main job: make or train members, build the repository, serve it, classify sample comments, stop."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from kotox_build.checkpoints import make_checkpoints
+from kotox_build.pipeline import build
+from kotox_build.spec import DEFAULT_SPEC, load_spec
+from kotox_client import ToxicityClient
+from kotox_server.triton import Ports, TritonServer
+
+SAMPLES = [
+    "음식이 신선하고 직원도 친절해요",
+    "배우들 연기가 너무 좋아서 두 번 봤어요",
+    "기사 잘 읽었습니다 좋은 하루 보내세요",
+    "너 같은 놈은 인터넷 하지 마라 한심하다",
+    "진짜 개념 없는 쓰레기 같은 인간이네",
+    "얼굴도 못생긴 게 나대지 마라 꺼져",
+]
+
+
+def print_table(results, members: list[str]) -> None:
+    """One row per comment: label, fused toxic probability, each member's toxic probability."""
+    header = f"{'label':<7} {'toxic_prob':>10} " + " ".join(f"{m:>8}" for m in members) + "  comment"
+    print(header)
+    print("-" * len(header))
+    for text, r in zip(SAMPLES, results):
+        probs = " ".join(f"{r.member_probs[m]:>8.3f}" for m in members)
+        print(f"{r.label:<7} {r.toxic_prob:>10.3f} {probs}  {text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole trip on the default spec: checkpoints -> repository -> tritonserver -> client."""
+    parser = argparse.ArgumentParser(prog="python -m kotox_server.demo", description=main.__doc__)
+    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--grpc-port", type=int, default=Ports.grpc)
+    parser.add_argument("--http-port", type=int, default=Ports.http)
+    parser.add_argument("--metrics-port", type=int, default=Ports.metrics)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    spec = load_spec(args.spec)
+    tiny = {m.checkpoint.parent for m in spec.members if m.checkpoint.parent.name == "tiny"}
+    for folder in tiny:
+        print(f"kotox demo: members are `tiny` random-weight checkpoints ({folder}); "
+              "their answers show the plumbing, not a real classifier", flush=True)
+        make_checkpoints("tiny", folder)
+    build(spec, args.repository)
+    ports = Ports(http=args.http_port, grpc=args.grpc_port, metrics=args.metrics_port)
+    print(f"kotox demo: starting tritonserver (gRPC {ports.grpc_url}) ...", flush=True)
+    with TritonServer(args.repository, ports) as server, ToxicityClient(server.ports.grpc_url) as client:
+        print(f"kotox demo: {spec.name} ready; classifying {len(SAMPLES)} sample comments over gRPC\n", flush=True)
+        print_table(client.classify(SAMPLES), list(client.deployment.members))
+    print("\nkotox demo: server stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

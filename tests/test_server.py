@@ -1,0 +1,57 @@
+"""The serve command: readiness, clean Ctrl-C, and a model that fails to load surfaces the server's own error."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import free_server_ports
+from kotox_server.triton import ServerError, TritonServer
+
+pytestmark = pytest.mark.integration
+
+
+def serve_cmd(repository, ports) -> list[str]:
+    return [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(repository),
+            "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
+
+
+@pytest.fixture
+def broken_repository(tiny_repository, tiny_spec, tmp_path):
+    repo = tmp_path / "broken"
+    shutil.copytree(tiny_repository, repo)
+    (repo / tiny_spec.members[0].name / "1" / "model.onnx").write_bytes(b"not an onnx file")
+    return repo
+
+
+def test_load_failure_raises_with_server_error(broken_repository, tiny_spec):
+    with pytest.raises(ServerError) as err:
+        TritonServer(broken_repository, free_server_ports()).start(timeout=120)
+    assert tiny_spec.members[0].name in str(err.value) and "exited with code" in str(err.value)
+
+
+def test_serve_command_exits_nonzero_printing_the_error(broken_repository, tiny_spec):
+    out = subprocess.run(serve_cmd(broken_repository, free_server_ports()), capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode != 0
+    assert tiny_spec.members[0].name in out.stderr and "failed" in out.stderr.lower()
+
+
+def test_serve_command_reports_ready_and_stops_on_ctrl_c(tiny_repository):
+    ports = free_server_ports()
+    proc = subprocess.Popen(serve_cmd(tiny_repository, ports), stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        line = ""
+        while "ready" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert f"gRPC {ports.host}:{ports.grpc}" in line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    stray = subprocess.run(["pgrep", "-f", f"grpc-port={ports.grpc}"], capture_output=True, text=True)
+    assert stray.stdout.strip() == "", "tritonserver still running after Ctrl-C"

@@ -1,0 +1,70 @@
+"""Deployment spec validation: the default is the users' design; bad specs name the field and the file."""
+
+from pathlib import Path
+
+import pytest
+
+from kotox_build.spec import DEFAULT_SPEC, SpecError, load_spec
+
+VALID = """
+[[members]]
+name = "a"
+checkpoint = "ckpt/a"
+weight = 0.25
+[[members]]
+name = "b"
+checkpoint = "/abs/b"
+weight = 0.75
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_spec_is_the_users_design():
+    spec = load_spec(DEFAULT_SPEC)
+    assert [(m.name, m.weight) for m in spec.members] == [("phase2", 0.6), ("phase4", 0.4)]
+    assert spec.name == "toxicity" and spec.labels == ("clean", "toxic")
+    assert spec.threshold == 0.5 and spec.max_tokens == 256
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    spec = load_spec(write(tmp_path, VALID))
+    assert spec.name == "toxicity" and spec.threshold == 0.5 and spec.max_tokens == 256
+    assert spec.members[0].checkpoint == (tmp_path / "ckpt" / "a").resolve()
+    assert spec.members[1].checkpoint == Path("/abs/b")
+    assert spec.weights == [0.25, 0.75]
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda s: s.replace("0.75", "0.7"), "weight"),
+    (lambda s: s.replace("0.25", "-0.05").replace("0.75", "1.05"), "members[0].weight"),
+    (lambda s: s.replace('name = "b"', 'name = "a"'), "duplicate"),
+    (lambda s: s.replace('name = "b"', 'name = "fusion"'), "reserved"),
+    (lambda s: s.replace('checkpoint = "/abs/b"\n', ""), "members[1].checkpoint"),
+    (lambda s: s.replace("0.25", '"0.25"'), "members[0].weight"),
+    (lambda s: "[ensemble]\nthreshold = 1.5\n" + s, "ensemble.threshold"),
+    (lambda s: "[ensemble]\nlabels = ['x']\n" + s, "ensemble.labels"),
+    (lambda s: "[ensemble]\nmax_tokens = 0\n" + s, "ensemble.max_tokens"),
+    (lambda s: "[ensemble]\nname = 3\n" + s, "ensemble.name"),
+    (lambda s: "", "members"),
+    (lambda s: s + "\n[[members", "TOML"),
+])
+def test_invalid_spec_names_field_and_file(tmp_path, edit, field):
+    path = write(tmp_path, edit(VALID))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SpecError, match="not found"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_weights_sum_within_tolerance(tmp_path):
+    spec = load_spec(write(tmp_path, VALID.replace("0.75", "0.7500000005")))
+    assert abs(sum(spec.weights) - 1) < 1e-6
