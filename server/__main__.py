@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from kotox_server.triton import Ports, ServerError, TritonServer
 
 DEFAULTS = Ports()
+
+
+def _interrupt(*_) -> None:
+    """First Ctrl-C or SIGTERM stops the server; later ones are ignored so the stop can finish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,28 +38,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ports = Ports(args.host, args.http_port, args.grpc_port, args.metrics_port)
     server = TritonServer(args.repository, ports, cache_bytes=args.cache_bytes, echo=not args.quiet)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"kotox serve: starting tritonserver on {args.repository} ...", flush=True)
     try:
         server.start()
+        print(f"kotox serve: ready — gRPC {ports.grpc_url}, HTTP {ports.host}:{ports.http}, "
+              f"metrics http://{ports.host}:{ports.metrics}/metrics (Ctrl-C stops)", flush=True)
+        while server.returncode is None:
+            time.sleep(0.5)
+        print(f"kotox serve: tritonserver exited with code {server.returncode}", file=sys.stderr)
+        return 1
     except ServerError as err:
         print(f"kotox serve: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        server.stop()
-        return 130
-    print(f"kotox serve: ready — gRPC {ports.grpc_url}, HTTP {ports.host}:{ports.http}, "
-          f"metrics http://{ports.host}:{ports.metrics}/metrics (Ctrl-C stops)", flush=True)
-    try:
-        while not stop.wait(0.5):
-            if server.returncode is not None:
-                print(f"kotox serve: tritonserver exited with code {server.returncode}", file=sys.stderr)
-                return 1
-    except KeyboardInterrupt:
         pass
-    print("kotox serve: stopping", flush=True)
-    server.stop()
+    finally:
+        server.stop()
+    print("kotox serve: stopped", flush=True)
     return 0
 
 
