@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from kotox_build.export import ParityError
+from kotox_build.export import PRECISIONS, ParityError
 from kotox_build.pipeline import BuildError, build
 from kotox_build.repository import RUNTIMES
 from kotox_build.spec import DEFAULT_SPEC, SpecError, load_spec
@@ -20,11 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("model_repository"), help="repository folder to write")
     parser.add_argument("--runtime", choices=("auto", *RUNTIMES), default="auto",
                         help="member runtime; auto picks onnxruntime when the server has that backend, else python")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="member weights: fp32 (parity-checked) or int8 (dynamic quantisation of the fp32 export)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per member")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        build(load_spec(args.spec), args.out, args.runtime, args.threads)
+        build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision)
     except (SpecError, BuildError, ParityError) as err:
         print(f"kotox build failed: {err}", file=sys.stderr)
         return 1

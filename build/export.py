@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -14,6 +15,7 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OUTPUT = "logits"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+PRECISIONS = ("fp32", "int8")
 
 # Very short, typical, and longer than any max_tokens: the fixed parity probe set.
 PROBES = [
@@ -67,33 +69,53 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def check_parity(model: torch.nn.Module, tokenizer, onnx_path: Path, max_tokens: int) -> float:
     """Run the probe set through PyTorch and ONNX Runtime; return the max |Δ prob| or raise ParityError."""
-    feeds = encode(tokenizer, PROBES, max_tokens)
-    with torch.no_grad():
-        torch_logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_logits = session.run([ONNX_OUTPUT], feeds)[0]
-    p_torch, p_ort = softmax(torch_logits), softmax(ort_logits)
-    diff = float(np.abs(p_torch - p_ort).max())
-    flips = int((p_torch.argmax(-1) != p_ort.argmax(-1)).sum())
+    diff, flips = probe_drift(model, tokenizer, onnx_path, max_tokens)
     if diff > PARITY_TOLERANCE or flips:
         raise ParityError(f"{onnx_path}: ONNX Runtime vs PyTorch max |Δ prob| = {diff:.2e} "
                           f"(tolerance {PARITY_TOLERANCE:.0e}), argmax flips = {flips}")
     return diff
 
 
-def export_member(checkpoint: Path, out: Path, max_tokens: int, log=print) -> float:
-    """Export one checkpoint to `out` and parity-check it; returns the measured max |Δ prob|."""
+def probe_drift(model: torch.nn.Module, tokenizer, onnx_path: Path, max_tokens: int) -> tuple[float, int]:
+    """Max |Δ prob| and argmax flips of an ONNX file against PyTorch on the probe set."""
+    feeds = encode(tokenizer, PROBES, max_tokens)
+    with torch.no_grad():
+        torch_logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    p_torch, p_ort = softmax(torch_logits), softmax(session.run([ONNX_OUTPUT], feeds)[0])
+    return float(np.abs(p_torch - p_ort).max()), int((p_torch.argmax(-1) != p_ort.argmax(-1)).sum())
+
+
+def quantize_int8(fp32: Path, out: Path) -> None:
+    """Dynamic int8 quantisation of the weights (QInt8, per tensor, full range): the int8 build variant."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def export_member(checkpoint: Path, out: Path, max_tokens: int, precision: str = "fp32", log=print) -> float:
+    """Export one checkpoint to `out` (fp32, parity-checked; int8 quantised from it); returns max |Δ prob| of `out`."""
     log("loading PyTorch model")
     model = load_classifier(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     log("exporting ONNX")
-    tmp = out.with_suffix(".tmp.onnx")
-    export_onnx(model, tmp)
-    log(f"parity check on {len(PROBES)} probes")
+    fp32 = out.with_suffix(".fp32.tmp.onnx")
+    int8 = out.with_suffix(".int8.tmp.onnx")
     try:
-        diff = check_parity(model, tokenizer, tmp, max_tokens)
-        tmp.replace(out)
+        export_onnx(model, fp32)
+        log(f"parity check on {len(PROBES)} probes")
+        diff = check_parity(model, tokenizer, fp32, max_tokens)
+        log(f"parity ok: max |Δ prob| = {diff:.2e}")
+        if precision == "int8":
+            log("quantising to int8")
+            quantize_int8(fp32, int8)
+            diff, flips = probe_drift(model, tokenizer, int8, max_tokens)
+            log(f"int8 drift from PyTorch fp32: max |Δ prob| = {diff:.2e}, argmax flips = {flips}/{len(PROBES)}")
+            int8.replace(out)
+        else:
+            fp32.replace(out)
     finally:
-        tmp.unlink(missing_ok=True)
-    log(f"parity ok: max |Δ prob| = {diff:.2e}")
+        fp32.unlink(missing_ok=True)
+        int8.unlink(missing_ok=True)
     return diff

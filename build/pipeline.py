@@ -49,8 +49,8 @@ def shared_tokenizer(spec: Spec) -> PreTrainedTokenizerFast:
     return tokenizers[first]
 
 
-def export_stamp(member: Member, spec: Spec) -> str:
-    """Hash of everything an export depends on: checkpoint files, max tokens, exporter source."""
+def export_stamp(member: Member, spec: Spec, precision: str) -> str:
+    """Hash of everything an export depends on: checkpoint files, max tokens, precision, exporter source."""
     digest = hashlib.sha256()
     for name in CHECKPOINT_FILES:
         path = member.checkpoint / name
@@ -59,31 +59,33 @@ def export_stamp(member: Member, spec: Spec) -> str:
             with path.open("rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     digest.update(chunk)
-    digest.update(str(spec.max_tokens).encode())
+    digest.update(f"{spec.max_tokens}/{precision}".encode())
     digest.update(Path(export.__file__).read_bytes())
     return digest.hexdigest()
 
 
-def export_if_changed(member: Member, spec: Spec, version_dir: Path, step: str) -> None:
+def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: Path, step: str) -> None:
     """Export `member` into `version_dir/model.onnx` unless the stamp shows it is up to date."""
     onnx_path = version_dir / "model.onnx"
     stamp_path = version_dir.parent / STAMP
-    stamp = export_stamp(member, spec)
+    stamp = export_stamp(member, spec, precision)
     if onnx_path.exists() and stamp_path.exists() and json.loads(stamp_path.read_text())["stamp"] == stamp:
         print(f"{step} {member.name}: up to date, export skipped", flush=True)
         return
-    diff = export.export_member(member.checkpoint, onnx_path, spec.max_tokens,
+    diff = export.export_member(member.checkpoint, onnx_path, spec.max_tokens, precision,
                                 log=lambda msg: print(f"{step} {member.name}: {msg}", flush=True))
-    stamp_path.write_text(json.dumps({"stamp": stamp, "parity_max_abs_diff": diff}, indent=1))
+    stamp_path.write_text(json.dumps({"stamp": stamp, "precision": precision, "max_abs_diff_vs_torch": diff}, indent=1))
 
 
-def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None) -> Path:
+def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str = "fp32") -> Path:
     """Write the model repository for `spec` into `out`; returns `out`."""
     runtime = auto_runtime() if runtime == "auto" else runtime
     if runtime not in repository.RUNTIMES:
         raise BuildError(f"unknown runtime {runtime!r}; choose one of {repository.RUNTIMES} or auto")
     threads = threads or max(1, (os.cpu_count() or 1) // len(spec.members))
-    print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime})", flush=True)
+    if precision not in export.PRECISIONS:
+        raise BuildError(f"unknown precision {precision!r}; choose one of {export.PRECISIONS}")
+    print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime}, {precision})", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = shared_tokenizer(spec)
@@ -93,7 +95,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     for i, member in enumerate(spec.members, 1):
         config = repository.member_config(spec, member.name, runtime, threads)
         version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None)
-        export_if_changed(member, spec, version_dir, f"[{i}/{len(spec.members)}]")
+        export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]")
 
     repository.write_model(out, repository.fusion_config(spec), "fusion.py")
     repository.write_model(out, repository.ensemble_config(spec))

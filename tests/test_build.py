@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import onnx
 import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -14,6 +15,15 @@ from kotox_build.pipeline import BuildError, build
 def test_export_passes_parity_and_reports_figure(tiny_checkpoints, tmp_path):
     diff = export.export_member(tiny_checkpoints[0], tmp_path / "model.onnx", 256, log=lambda _: None)
     assert (tmp_path / "model.onnx").exists() and 0 <= diff <= export.PARITY_TOLERANCE
+    assert not list(tmp_path.glob("*.tmp.onnx"))
+
+
+def test_int8_variant_is_quantised_and_close(tiny_checkpoints, tmp_path):
+    export.export_member(tiny_checkpoints[0], tmp_path / "fp32.onnx", 256, log=lambda _: None)
+    drift = export.export_member(tiny_checkpoints[0], tmp_path / "int8.onnx", 256, "int8", log=lambda _: None)
+    ops = {node.op_type for node in onnx.load(tmp_path / "int8.onnx").graph.node}
+    assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops
+    assert 0 < drift < 0.2
 
 
 def test_parity_check_catches_a_wrong_onnx_file(tiny_checkpoints, tmp_path):

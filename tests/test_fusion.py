@@ -1,4 +1,4 @@
-"""Fusion arithmetic of the served fusion model, imported with the server's real `triton_python_backend_utils`."""
+"""Arithmetic of the served Python models, imported with the server's real `triton_python_backend_utils`."""
 
 import importlib.util
 import sys
@@ -11,13 +11,18 @@ from kotox_build.spec import load_spec
 from kotox_server.binary import find_server
 
 
-@pytest.fixture(scope="module")
-def fuse():
+def python_model(filename: str):
+    """Import one of the served model.py files as a module."""
     sys.path.insert(0, str(find_server().backends / "python"))
-    spec = importlib.util.spec_from_file_location("kotox_fusion", PYTHON_MODELS / "fusion.py")
+    spec = importlib.util.spec_from_file_location(f"kotox_{filename[:-3]}", PYTHON_MODELS / filename)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.fuse
+    return module
+
+
+@pytest.fixture(scope="module")
+def fuse():
+    return python_model("fusion.py").fuse
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +67,14 @@ def test_extreme_logits_stay_finite(fuse, design):
     assert np.isfinite(member_probs).all()
     np.testing.assert_allclose(toxic_prob, [0.0, 1.0])
     assert list(is_toxic) == [False, True]
+
+
+@pytest.mark.parametrize("max_waste", [0.0, 0.25, 1.0])
+def test_length_groups_cover_rows_and_bound_padding(max_waste):
+    length_groups = python_model("onnx_member.py").length_groups
+    lengths = np.random.default_rng(1).integers(3, 256, size=200)
+    groups = length_groups(lengths, max_waste)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    for rows in groups:
+        assert len(rows) == 1 or len(rows) * lengths[rows].max() <= (1 + max_waste) * lengths[rows].sum()
+    assert len(length_groups(np.full(50, 13), max_waste)) == 1  # equal lengths never split
