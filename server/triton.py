@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -18,7 +19,14 @@ from kotox_client import contract
 from kotox_server.binary import find_server, prepare_backends, server_env
 
 
+PR_SET_PDEATHSIG = 1
 CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM the server if this Python process dies, so no server outlives it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ServerError(RuntimeError):
@@ -75,7 +83,7 @@ class TritonServer:
         cmd = self.command(backends, install.caches, install.binary)
         self._process = subprocess.Popen(cmd, env=server_env(install), stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, text=True, errors="replace",
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._pump, daemon=True).start()
         try:
             self._wait_ready(timeout)
