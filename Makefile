@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup demo test serve build
+.PHONY: setup demo test serve build capacity benchmark
 
-$(STAMP): pyproject.toml client/pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ./client -e ".[test]"
+	$(PY) -m pip install -q -r loadtest/requirements.txt  # second step: see loadtest/requirements.txt
 	touch $@
 
 setup: $(STAMP)
@@ -25,3 +26,9 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+capacity: setup
+	$(PY) loadtest/capacity.py
+
+benchmark: setup
+	$(PY) loadtest/benchmark.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +41,9 @@ def unlabeled_comments(data: Path | None = None) -> Iterator[str]:
     """BEEP! unlabeled comments, one a line, blank lines skipped."""
     with ((data or data_dir()) / "beep" / "unlabeled_comments.txt").open(encoding="utf-8") as f:
         yield from (line.strip() for line in f if line.strip())
+
+
+def traffic_comments(n: int, seed: int = 0) -> list[str]:
+    """`n` labelled comments (BEEP! train + K-MHaS valid) drawn at random, so lengths are as in real traffic."""
+    rows = [text for text, _ in beep("train") + kmhas_valid()]
+    return random.Random(seed).sample(rows, min(n, len(rows)))

@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import json
 import os
-import random
 import threading
 import time
 from pathlib import Path
@@ -20,19 +19,13 @@ import tritonclient.grpc as grpcclient
 from transformers import AutoTokenizer, pipeline
 
 from kotox_build.checkpoints import make_checkpoints
-from kotox_build.data import PROJECT_ROOT, beep, kmhas_valid
+from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
 from kotox_build.spec import Spec, load_spec
 from kotox_client import contract
 from kotox_server.triton import Ports, TritonServer
 
 CONCURRENCIES = (1, 2, 4, 8, 16)
-
-
-def sample_comments(n: int, seed: int = 0) -> list[str]:
-    """`n` real comments (BEEP! train + K-MHaS valid), drawn at random so lengths are as in real traffic."""
-    rows = [t for t, _ in beep("train") + kmhas_valid()]
-    return random.Random(seed).sample(rows, n)
 
 
 def shape_only_spec(folder: Path) -> Spec:
@@ -142,7 +135,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     spec = shape_only_spec(PROJECT_ROOT / "checkpoints" / "shape-only")
-    comments = sample_comments(args.comments)
+    comments = traffic_comments(args.comments)
     print("ceiling: measuring sgemm", flush=True)
     ceiling = gemm_ceiling(spec, comments)
     print(f"baseline: HF pipeline, one comment at a time, {args.baseline_comments} comments", flush=True)

@@ -1,0 +1,84 @@
+"""Locust users that call the kotox ensemble over gRPC with tritonclient, sending real Korean comments.
+
+gRPC under gevent: `init_gevent()` runs before any channel exists, so gRPC's I/O cooperates with locust's
+greenlets; each user owns one InferenceServerClient. Settings come from KOTOX_* environment variables,
+which `capacity.py` sets.
+"""
+
+import grpc.experimental.gevent as grpc_gevent
+
+grpc_gevent.init_gevent()
+
+import csv  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tritonclient.grpc as grpcclient  # noqa: E402
+from locust import LoadTestShape, User, constant, events, task  # noqa: E402
+
+from kotox_build.data import traffic_comments  # noqa: E402
+from kotox_client import contract  # noqa: E402
+
+STAGES = [int(u) for u in os.environ.get("KOTOX_STAGES", "1,2,4,8").split(",")]
+STAGE_SECONDS = float(os.environ.get("KOTOX_STAGE_SECONDS", "20"))
+BATCH = int(os.environ.get("KOTOX_BATCH", "1"))
+DUPLICATES = float(os.environ.get("KOTOX_DUPLICATES", "0"))
+MODEL = os.environ.get("KOTOX_MODEL", contract.ENSEMBLE)
+COMMENTS = traffic_comments(5000, seed=1)
+REPEATED = COMMENTS[0]
+
+
+class StepShape(LoadTestShape):
+    """Users rise in stages (KOTOX_STAGES) of KOTOX_STAGE_SECONDS each, then the run stops."""
+
+    def tick(self):
+        stage = int(self.get_run_time() // STAGE_SECONDS)
+        return (STAGES[stage], STAGES[stage]) if stage < len(STAGES) else None
+
+
+class SampleLog:
+    """Every request's end time, latency, rows and outcome, for exact per-stage summaries."""
+
+    def __init__(self, path: str):
+        self.file = open(path, "w", newline="", buffering=1)  # line-buffered: complete when locust exits
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(["t", "latency_ms", "rows", "ok"])
+
+    def __call__(self, response_time, response_length, exception, **_):
+        self.writer.writerow([f"{time.time():.4f}", f"{response_time:.3f}", response_length, int(exception is None)])
+
+
+@events.test_start.add_listener
+def _open_samples(environment, **_):
+    path = os.environ.get("KOTOX_SAMPLES")
+    if path:
+        environment.events.request.add_listener(SampleLog(path))
+
+
+class TritonUser(User):
+    """One app instance: sends KOTOX_BATCH comments per request, back to back."""
+
+    wait_time = constant(0)
+
+    def on_start(self):
+        self.client = grpcclient.InferenceServerClient(self.host)
+        self.rng = random.Random(id(self))
+
+    def on_stop(self):
+        self.client.close()
+
+    @task
+    def classify(self):
+        texts = [REPEATED if self.rng.random() < DUPLICATES else self.rng.choice(COMMENTS) for _ in range(BATCH)]
+        tensor = grpcclient.InferInput(contract.INPUT_TEXT, [len(texts), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=np.object_))
+        start, error = time.perf_counter(), None
+        try:
+            self.client.infer(MODEL, [tensor])
+        except Exception as err:  # reported to locust as a failure, never raised
+            error = err
+        self.environment.events.request.fire(request_type="grpc", name=MODEL,
+                                             response_time=(time.perf_counter() - start) * 1000,
+                                             response_length=len(texts), exception=error, context={})

@@ -1,0 +1,36 @@
+"""The capacity test runs locust for real against a served ensemble and reports every stage."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LOADTEST = Path(__file__).resolve().parent.parent / "loadtest"
+sys.path.insert(0, str(LOADTEST))
+
+import capacity  # noqa: E402
+
+
+def test_non_loopback_targets_are_refused():
+    assert capacity.is_loopback("127.0.0.1:8001") and capacity.is_loopback("localhost:8001")
+    assert not capacity.is_loopback("10.0.0.1:8001")
+    with pytest.raises(SystemExit):
+        capacity.main(["--url", "10.0.0.1:8001"])
+
+
+@pytest.mark.integration
+def test_stepped_capacity_run_reports_each_stage(server, tmp_path):
+    out = subprocess.run([sys.executable, str(LOADTEST / "capacity.py"), "--url", server.ports.grpc_url,
+                          "--stages", "1,2", "--stage-seconds", "3", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["users"] for s in result["stages"]] == [1, 2]
+    for stage in result["stages"]:
+        assert stage["texts_per_s"] > 0 and stage["failures"] == 0
+        assert stage["p50_ms"] <= stage["p95_ms"] <= stage["p99_ms"]
+    assert result["capacity"] in result["stages"]
+    assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "locust.html").exists() and (tmp_path / "locust_stats.csv").exists()
