@@ -91,6 +91,7 @@ def ensemble_config(spec: Spec) -> mc.ModelConfig:
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(len(names)))
     _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels)})
+    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
     steps = config.ensemble_scheduling.step
     tokens = {n: f"_{n}" for n in ONNX_INPUTS}
     steps.add(model_name=TOKENIZER_MODEL, model_version=-1,

@@ -1,14 +1,17 @@
 """The serve command: readiness, clean Ctrl-C, and a model that fails to load surfaces the server's own error."""
 
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
 from conftest import free_server_ports
+from kotox_client import ToxicityClient
 from kotox_server.triton import ServerError, TritonServer
 
 pytestmark = pytest.mark.integration
@@ -55,3 +58,14 @@ def test_serve_command_reports_ready_and_stops_on_ctrl_c(tiny_repository):
         proc.kill()
         orphans = subprocess.run(["pkill", "-f", f"grpc-port={ports.grpc}"])  # never leave a server behind
     assert orphans.returncode == 1, "tritonserver was still running after Ctrl-C"  # pkill: 1 = none matched
+
+
+def test_response_cache_answers_repeated_comments(tiny_repository, tiny_spec):
+    ports = free_server_ports()
+    with TritonServer(tiny_repository, ports, cache_bytes=1 << 20), ToxicityClient(ports.grpc_url) as client:
+        first, second = client.classify("같은 댓글이 또 왔어요"), client.classify("같은 댓글이 또 왔어요")
+        with urllib.request.urlopen(f"http://{ports.host}:{ports.metrics}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+    assert first == second
+    hits = re.search(rf'nv_cache_num_hits_per_model{{model="{tiny_spec.name}",version="1"}} (\d+)', metrics)
+    assert hits and int(hits.group(1)) >= 1, "the repeated comment should be answered from the response cache"
