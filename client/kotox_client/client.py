@@ -7,19 +7,16 @@ from tritonclient.utils import InferenceServerException
 
 from kotox_client import contract
 from kotox_client.errors import translate
-from kotox_client.request import Deployment, Texts, batches, inputs, normalise, outputs
-from kotox_client.result import Classification, parse_outputs
+from kotox_client.request import ClientSettings, Deployment, Texts, batches, inputs, normalise, outputs
+from kotox_client.result import Classification, parse_answer
 
 
-class ToxicityClient:
+class ToxicityClient(ClientSettings):
     """Classify Korean comments with the kotox ensemble over gRPC."""
 
     def __init__(self, url: str = contract.DEFAULT_URL, model: str = contract.ENSEMBLE,
                  batch_size: int | None = None, timeout: float | None = 30.0):
-        self.url, self.model, self.timeout = url, model, timeout
-        self._batch_size = batch_size
-        self._client = InferenceServerClient(url)
-        self._deployment: Deployment | None = None
+        super().__init__(InferenceServerClient, url, model, batch_size, timeout)
 
     def _call(self, method, *args, **kwargs):
         try:
@@ -49,8 +46,7 @@ class ToxicityClient:
         results: list[Classification] = []
         for start, chunk in enumerate(batches(items, size)):
             answer = self._call(self._client.infer, self.model, inputs(chunk, start * size), outputs=outputs())
-            results += parse_outputs(*(answer.as_numpy(o) for o in contract.OUTPUTS),
-                                     deployment.members, deployment.labels[1])
+            results += parse_answer(answer, deployment.members, deployment.labels[1])
         return results[0] if single else results
 
     def close(self) -> None:

@@ -78,3 +78,13 @@ def inputs(texts: list[str], offset: int = 0) -> list[InferInput]:
 def outputs() -> list[InferRequestedOutput]:
     """The three outputs of the served contract."""
     return [InferRequestedOutput(name) for name in contract.OUTPUTS]
+
+
+class ClientSettings:
+    """Settings both clients share: where the server is, which ensemble, rows per request, timeout."""
+
+    def __init__(self, server_client, url: str, model: str, batch_size: int | None, timeout: float | None):
+        self.url, self.model, self.timeout = url, model, timeout
+        self._batch_size = batch_size
+        self._client = server_client(url)
+        self._deployment: Deployment | None = None

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from kotox_client import contract
+
 
 @dataclass(frozen=True)
 class Classification:
@@ -36,3 +38,8 @@ def parse_outputs(labels: np.ndarray, toxic_prob: np.ndarray, member_probs: np.n
             member_probs={name: float(p) for name, p in zip(members, probs)},
         ))
     return results
+
+
+def parse_answer(answer, members: Sequence[str], toxic_label: str) -> list[Classification]:
+    """Classifications from a tritonclient InferResult of the ensemble."""
+    return parse_outputs(*(answer.as_numpy(name) for name in contract.OUTPUTS), members, toxic_label)
