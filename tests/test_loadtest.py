@@ -1,4 +1,4 @@
-"""The capacity test runs locust for real against a served ensemble and reports every stage."""
+"""The capacity test runs locust for real against a served ensemble and reports every stage; it refuses remote hosts."""
 
 import json
 import subprocess
@@ -12,12 +12,21 @@ sys.path.insert(0, str(LOADTEST))
 
 import capacity  # noqa: E402
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def test_non_loopback_targets_are_refused():
     assert capacity.is_loopback("127.0.0.1:8001") and capacity.is_loopback("localhost:8001")
     assert not capacity.is_loopback("10.0.0.1:8001")
     with pytest.raises(SystemExit):
-        capacity.main(["--url", "10.0.0.1:8001"])
+        capacity.parse_args(["--url", "10.0.0.1:8001"])
+    assert capacity.parse_args(["--url", "10.0.0.1:8001", "--allow-remote"]).url == "10.0.0.1:8001"
+
+
+def test_runs_are_bounded():
+    for bad in (["--stages", "1,1000"], ["--stages", "0"], ["--stage-seconds", "1"], ["--stage-seconds", "4000"]):
+        with pytest.raises(SystemExit):
+            capacity.parse_args(bad)
 
 
 @pytest.mark.integration
@@ -31,6 +40,7 @@ def test_stepped_capacity_run_reports_each_stage(server, tmp_path):
     for stage in result["stages"]:
         assert stage["texts_per_s"] > 0 and stage["failures"] == 0
         assert stage["p50_ms"] <= stage["p95_ms"] <= stage["p99_ms"]
-    assert result["capacity"] in result["stages"]
-    assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "locust.html").exists() and (tmp_path / "locust_stats.csv").exists()
+    assert result["capacity"] is None or result["capacity"] in result["stages"]
+    assert (tmp_path / "capacity.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (tmp_path / "summary.md").exists() and (tmp_path / "locust.html").exists()
+    assert (tmp_path / "locust_stats.csv").exists()
