@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup demo test serve build capacity benchmark
+.PHONY: setup demo test serve build capacity benchmark overhead
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,6 @@ capacity: setup
 
 benchmark: setup
 	$(PY) loadtest/benchmark.py
+
+overhead: setup
+	$(PY) loadtest/overhead.py

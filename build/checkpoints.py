@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import ElectraConfig, ElectraForSequenceClassification, ElectraTokenizerFast
 
 from kotox_build.data import data_dir, unlabeled_comments
+from kotox_build.spec import load_spec
+from kotox_build.wordpiece import train_wordpiece
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-ID2LABEL = {0: "clean", 1: "toxic"}
 
 # KcELECTRA-base-v2022 (beomi/KcELECTRA-base-v2022 config.json).
 KCELECTRA_BASE = dict(vocab_size=54343, embedding_size=768, hidden_size=768, num_hidden_layers=12,
@@ -23,27 +22,12 @@ TINY = dict(vocab_size=2000, embedding_size=64, hidden_size=64, num_hidden_layer
 TINY_SEEDS = {"phase2": 2, "phase4": 4}
 
 
-def train_wordpiece(texts: list[str], vocab_size: int) -> ElectraTokenizerFast:
-    """Train a cased WordPiece tokenizer with BERT-style special tokens on `texts`."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, limit_alphabet=vocab_size // 2,
-                                        special_tokens=SPECIAL_TOKENS)
-    tok.train_from_iterator(texts, trainer)
-    if tok.get_vocab_size() < vocab_size:  # pad small corpora up to the exact vocabulary size
-        tok.add_tokens([f"[unused{i}]" for i in range(vocab_size - tok.get_vocab_size())])
-    assert tok.get_vocab_size() == vocab_size, (tok.get_vocab_size(), vocab_size)
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return ElectraTokenizerFast(tokenizer_object=tok, do_lower_case=False, model_max_length=512)
-
-
 def _save_member(out: Path, tokenizer: ElectraTokenizerFast, shape: dict, seed: int, note: str,
                  initializer_range: float) -> None:
     torch.manual_seed(seed)
-    config = ElectraConfig(**shape, num_labels=2, id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()},
+    labels = load_spec().labels
+    config = ElectraConfig(**shape, num_labels=2, id2label=dict(enumerate(labels)),
+                           label2id={label: i for i, label in enumerate(labels)},
                            initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id)
     config.kotox_note = note
     ElectraForSequenceClassification(config).save_pretrained(out)
@@ -61,7 +45,7 @@ def make_checkpoints(kind: str, out_dir: Path, data: Path | None = None) -> list
     if not missing:
         return outs
     corpus = list(itertools.islice(unlabeled_comments(data or data_dir()), 20000))
-    tokenizer = train_wordpiece(corpus, shape["vocab_size"])
+    tokenizer = train_wordpiece(corpus, shape["vocab_size"], shape["max_position_embeddings"])
     for out in missing:
         print(f"kotox: writing {kind} checkpoint {out}", flush=True)
         _save_member(out, tokenizer, shape, TINY_SEEDS[out.name], note, init_range)

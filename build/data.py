@@ -10,6 +10,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "KOTOX_DATA"
+DATA_FILES = ("beep/train.tsv", "kmhas/valid.txt", "beep/unlabeled_comments.txt")  # what demo members learn from
 
 
 def data_dir() -> Path:
@@ -43,7 +44,13 @@ def unlabeled_comments(data: Path | None = None) -> Iterator[str]:
         yield from (line.strip() for line in f if line.strip())
 
 
+def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
+    """The demo members' training rows, BEEP! train + K-MHaS valid, as (texts, labels); BEEP! dev stays out."""
+    rows = beep("train", data) + kmhas_valid(data)
+    return [text for text, _ in rows], [label for _, label in rows]
+
+
 def traffic_comments(n: int, seed: int = 0) -> list[str]:
-    """`n` labelled comments (BEEP! train + K-MHaS valid) drawn at random, so lengths are as in real traffic."""
-    rows = [text for text, _ in beep("train") + kmhas_valid()]
-    return random.Random(seed).sample(rows, min(n, len(rows)))
+    """`n` labelled comments (the training rows) drawn at random, so lengths are as in real traffic."""
+    texts, _ = training_rows()
+    return random.Random(seed).sample(texts, min(n, len(texts)))

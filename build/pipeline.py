@@ -1,4 +1,4 @@
-"""Build a model repository from a spec: shared tokenizer, ONNX exports (incremental), rendered configs."""
+"""Build a model repository from a spec: demo members trained (cached), ONNX exports (incremental), rendered configs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from kotox_build import export, repository
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Member, Spec
+from kotox_build.training import train_members
 
 STAMP = "export.json"
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
@@ -88,6 +89,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime}, {precision})", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
+    train_members(spec)
     tokenizer = shared_tokenizer(spec)
     tok_dir = repository.write_model(out, repository.tokenizer_config(spec, tokenizer.pad_token_id), "tokenizer.py")
     tokenizer.save_pretrained(tok_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from kotox_client import contract
@@ -20,12 +20,33 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How `kotox_build` trains a demo member from the data folder when its checkpoint is missing or stale."""
+
+    seed: int
+    learning_rate: float = 4e-4
+    epochs: int = 3
+    batch_size: int = 32
+    train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
+    toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
+    warmup_fraction: float = 0.06
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    vocab_size: int = 4000  # shared WordPiece tokenizer: must be equal across trained members
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 512
+
+
+@dataclass(frozen=True)
 class Member:
-    """One classifier of the ensemble: a HF `save_pretrained` folder and its fusion weight."""
+    """One classifier of the ensemble: a HF `save_pretrained` folder, its fusion weight, and how to train it."""
 
     name: str
     checkpoint: Path
     weight: float
+    train: Recipe | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,27 @@ def _member(table: dict, index: int, path: Path) -> Member:
     weight = float(_field(table, "weight", (int, float), where, path))
     if not (weight > 0 and math.isfinite(weight)):
         raise SpecError(f"{path}: field `{where}weight` must be positive, got {weight}")
-    return Member(name=name, checkpoint=checkpoint, weight=weight)
+    train = _field(table, "train", dict, where, path, default={})
+    return Member(name=name, checkpoint=checkpoint, weight=weight,
+                  train=_recipe(train, f"{where}train.", path) if train else None)
+
+
+def _recipe(table: dict, where: str, path: Path) -> Recipe:
+    known = {f.name: f for f in fields(Recipe)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise SpecError(f"{path}: unknown field `{where}{unknown[0]}`; known: {', '.join(known)}")
+    values = {}
+    for key, value in table.items():
+        kind = (int, float) if known[key].type == "float" else int
+        number = _field(table, key, kind, where, path)
+        if not (number >= 0 and math.isfinite(number)) or (kind is int and key != "seed" and number == 0):
+            raise SpecError(f"{path}: field `{where}{key}` must be {'positive' if kind is int else 'non-negative'}, "
+                            f"got {number}")
+        values[key] = float(number) if kind is not int else number
+    if "seed" not in values:
+        raise SpecError(f"{path}: missing field `{where}seed`")
+    return Recipe(**values)
 
 
 def parse_spec(data: dict, path: Path) -> Spec:
@@ -101,6 +142,10 @@ def parse_spec(data: dict, path: Path) -> Spec:
     reserved = set(names) & {name, TOKENIZER_MODEL, FUSION_MODEL}
     if reserved:
         raise SpecError(f"{path}: field `members[*].name` uses reserved model names {sorted(reserved)}")
+    vocab_sizes = {m.train.vocab_size for m in members if m.train}
+    if len(vocab_sizes) > 1:
+        raise SpecError(f"{path}: field `members[*].train.vocab_size` must be equal (one shared tokenizer), "
+                        f"got {sorted(vocab_sizes)}")
     total = sum(m.weight for m in members)
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")
@@ -118,3 +163,9 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
     return parse_spec(data, path)
+
+
+def with_checkpoints(spec: Spec, checkpoints: dict[str, Path]) -> Spec:
+    """The spec with each member's checkpoint replaced by `checkpoints[name]`, served as is (no training recipe)."""
+    members = tuple(replace(m, checkpoint=checkpoints[m.name], train=None) for m in spec.members)
+    return replace(spec, members=members)

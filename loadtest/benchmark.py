@@ -1,4 +1,5 @@
-"""Same-run benchmark on shape-only KcELECTRA-base members: HF pipeline baseline vs kotox over gRPC (fp32, int8).
+"""Same-run benchmark on shape-only KcELECTRA-base members: HF pipeline baseline vs kotox over gRPC (fp32, int8),
+plus the int8 variant's label agreement with fp32 on BEEP! dev using the trained demo members.
 
 Run: .venv/bin/python loadtest/benchmark.py [--comments 200] [--seconds 10]
 """
@@ -6,41 +7,30 @@ Run: .venv/bin/python loadtest/benchmark.py [--comments 200] [--seconds 10]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import tritonclient.grpc as grpcclient
 from transformers import AutoTokenizer, pipeline
 
 from kotox_build.checkpoints import make_checkpoints
-from kotox_build.data import PROJECT_ROOT, traffic_comments
+from kotox_build.data import PROJECT_ROOT, beep, traffic_comments
 from kotox_build.pipeline import build
-from kotox_build.spec import Spec, load_spec
-from kotox_client import contract
+from kotox_build.spec import Spec, load_spec, with_checkpoints
+from kotox_client import ToxicityClient
 from kotox_server.triton import Ports, TritonServer
+from grpc_load import run_grpc, stats  # sibling in loadtest/, on sys.path when this file runs as a script
 
 CONCURRENCIES = (1, 2, 4, 8, 16)
+PORTS = Ports(http=18100, grpc=18101, metrics=18102)
 
 
 def shape_only_spec(folder: Path) -> Spec:
     """The default spec (weights, threshold, max tokens) over shape-only KcELECTRA-base members."""
-    spec = load_spec()
-    paths = {p.name: p for p in make_checkpoints("shape-only", folder)}
-    return dataclasses.replace(spec, members=tuple(dataclasses.replace(m, checkpoint=paths[m.name])
-                                                   for m in spec.members))
-
-
-def stats(latencies_s: list[float], texts: int, wall_s: float) -> dict:
-    """Throughput and latency percentiles of one measurement."""
-    ms = np.asarray(latencies_s) * 1000
-    return {"texts_per_s": texts / wall_s, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "requests": len(ms)}
+    return with_checkpoints(load_spec(), {p.name: p for p in make_checkpoints("shape-only", folder)})
 
 
 def run_pipeline_baseline(spec: Spec, comments: list[str]) -> tuple[dict, np.ndarray]:
@@ -58,39 +48,6 @@ def run_pipeline_baseline(spec: Spec, comments: list[str]) -> tuple[dict, np.nda
         fused.append(float(np.dot(probs, spec.weights)))
         latencies.append(time.perf_counter() - t0)
     return stats(latencies, len(comments), time.perf_counter() - start), np.asarray(fused)
-
-
-def run_grpc(url: str, model: str, comments: list[str], concurrency: int, seconds: float) -> tuple[dict, np.ndarray]:
-    """Closed-loop load: `concurrency` threads each send one comment per request for `seconds`."""
-    probs = np.full(len(comments), np.nan)
-    latencies: list[float] = []
-    lock, stop = threading.Lock(), threading.Event()
-
-    def worker(offset: int) -> None:
-        client = grpcclient.InferenceServerClient(url)
-        i = offset
-        while not stop.is_set():
-            k = i % len(comments)
-            tensor = grpcclient.InferInput(contract.INPUT_TEXT, [1, 1], "BYTES")
-            tensor.set_data_from_numpy(np.array([[comments[k].encode()]], dtype=np.object_))
-            t0 = time.perf_counter()
-            answer = client.infer(model, [tensor])
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-                probs[k] = answer.as_numpy(contract.OUTPUT_TOXIC_PROB).reshape(-1)[0]
-            i += concurrency
-        client.close()
-
-    threads = [threading.Thread(target=worker, args=(c,)) for c in range(concurrency)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    return stats(latencies, len(latencies), wall), probs
 
 
 def gemm_ceiling(spec: Spec, comments: list[str]) -> dict:
@@ -112,10 +69,31 @@ def gemm_ceiling(spec: Spec, comments: list[str]) -> dict:
             "gflop_per_comment": flops / 1e9, "texts_per_s": gflops * 1e9 / flops}
 
 
+def demo_int8_agreement(spec: Spec) -> dict:
+    """The demo members served fp32 and int8 on BEEP! dev: label agreement and largest probability drift."""
+    texts = [text for text, _ in beep("dev")]
+    answers = {}
+    for precision in ("fp32", "int8"):
+        repo = build(spec, PROJECT_ROOT / "model_repository_bench" / f"demo-{precision}", runtime="python",
+                     precision=precision)
+        with TritonServer(repo, PORTS) as server, ToxicityClient(server.ports.grpc_url, spec.name) as client:
+            answers[precision] = client.classify(texts)
+    fp32, int8 = answers["fp32"], answers["int8"]
+    members = np.array([[r.member_probs[m.name] for m in spec.members] for r in fp32])
+    members_int8 = np.array([[r.member_probs[m.name] for m in spec.members] for r in int8])
+    return {
+        "demo_int8_vs_fp32_label_agreement_beep_dev": float(np.mean([a.label == b.label for a, b in zip(fp32, int8)])),
+        "demo_int8_vs_fp32_member_label_agreement": float(np.mean((members > spec.threshold)
+                                                                  == (members_int8 > spec.threshold))),
+        "demo_int8_vs_fp32_max_abs_diff_fused": float(max(abs(a.toxic_prob - b.toxic_prob) for a, b in zip(fp32, int8))),
+        "demo_int8_vs_fp32_max_abs_diff_member": float(np.abs(members - members_int8).max()),
+    }
+
+
 def serve_and_measure(repo: Path, comments: list[str], seconds: float, model: str) -> tuple[dict, np.ndarray]:
     """Start the server on `repo`; measure concurrency 1 and the sweep; return rows and per-comment probabilities."""
     rows, probs = {}, None
-    with TritonServer(repo, Ports(http=18100, grpc=18101, metrics=18102)) as server:
+    with TritonServer(repo, PORTS) as server:
         for c in CONCURRENCIES:
             rows[c], p = run_grpc(server.ports.grpc_url, model, comments, c, seconds)
             probs = p if probs is None else np.where(np.isnan(probs), p, probs)
@@ -159,6 +137,8 @@ def main() -> None:
         "int8_vs_fp32_label_agreement": float(np.nanmean((served["int8"] > spec.threshold)
                                                          == (served["fp32"] > spec.threshold))),
     }
+    print("int8 agreement: demo members, fp32 vs int8, BEEP! dev", flush=True)
+    checks.update(demo_int8_agreement(load_spec()))
     write_report(args.out, rows, baseline["texts_per_s"], ceiling, checks)
 
 

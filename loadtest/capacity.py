@@ -45,6 +45,14 @@ def model_ready(url: str, model: str) -> bool:
         return False
 
 
+def cache_counts(url: str, model: str) -> dict[str, int]:
+    """The model's response-cache hit and miss counts so far (both 0 while the cache is off)."""
+    with grpcclient.InferenceServerClient(url) as client:
+        stats = client.get_inference_statistics(model, as_json=True)["model_stats"][0]["inference_stats"]
+    return {"hits": int(stats.get("cache_hit", {}).get("count", 0)),
+            "misses": int(stats.get("cache_miss", {}).get("count", 0))}
+
+
 def run_locust(args: argparse.Namespace) -> Path:
     """Run locust headless with the stepped shape; return the per-request samples file."""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -95,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     if not model_ready(args.url, args.model):
         print(f"no ready model {args.model!r} at {args.url}: start a server first (make serve)", file=sys.stderr)
         return 1
+    before = cache_counts(args.url, args.model)
     samples = run_locust(args)
     result = summarise(samples, args.stages, args.stage_seconds, args.budget_ms)
+    result["cache"] = {k: v - before[k] for k, v in cache_counts(args.url, args.model).items()}
     plot(result, args.out / "capacity.png")
     print(write(result, args.out))
     print(f"reports in {args.out}: capacity.png, summary.md, summary.json, locust.html, locust_*.csv, samples.csv")

@@ -56,6 +56,10 @@ def write(result: dict, out: Path) -> str:
     lines += ["", f"Capacity (p99 <= {result['budget_ms']:.0f} ms, no failures): {verdict}.",
               f"Peak throughput: {peak['texts_per_s']:.1f} texts/s at {peak['users']} users.",
               f"Each stage ran {result['stage_seconds']:g} s; its first {result['warmup_s']:g} s is dropped as warm-up."]
+    cache = result.get("cache")
+    if cache and cache["hits"] + cache["misses"]:
+        lines.append(f"Response cache: {cache['hits']} hits, {cache['misses']} misses "
+                     f"({cache['hits'] / (cache['hits'] + cache['misses']):.0%} of requests answered from the cache).")
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps(result, indent=1) + "\n")

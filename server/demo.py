@@ -1,4 +1,4 @@
-"""The main job: make or train members, build the repository, serve it, classify sample comments, stop."""
+"""The main job: train the demo members (cached), build, serve, classify sample comments, report on BEEP! dev, stop."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from kotox_build.checkpoints import make_checkpoints
 from kotox_build.pipeline import build
 from kotox_build.spec import DEFAULT_SPEC, load_spec
 from kotox_client import ToxicityClient
+from kotox_server.report import evaluate, markdown, report_folder, write_report
 from kotox_server.triton import Ports, TritonServer
 
 SAMPLES = [
@@ -20,6 +20,8 @@ SAMPLES = [
     "너 같은 놈은 인터넷 하지 마라 한심하다",
     "진짜 개념 없는 쓰레기 같은 인간이네",
     "얼굴도 못생긴 게 나대지 마라 꺼져",
+    "이런 기사 쓰는 기자는 머리가 비었냐",
+    "ㅋㅋㅋ 병신같은 소리 하고 있네",
 ]
 
 
@@ -34,7 +36,7 @@ def print_table(results, members: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the whole trip on the default spec: checkpoints -> repository -> tritonserver -> client."""
+    """Run the whole trip on the default spec: demo members -> repository -> tritonserver -> client -> report."""
     parser = argparse.ArgumentParser(prog="python -m kotox_server.demo", description=main.__doc__)
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--repository", type=Path, default=Path("model_repository"))
@@ -45,18 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     spec = load_spec(args.spec)
-    tiny = {m.checkpoint.parent for m in spec.members if m.checkpoint.parent.name == "tiny"}
-    for folder in tiny:
-        print(f"kotox demo: members are `tiny` random-weight checkpoints ({folder}); "
-              "their answers show the plumbing, not a real classifier", flush=True)
-        make_checkpoints("tiny", folder)
     build(spec, args.repository)
     ports = Ports(http=args.http_port, grpc=args.grpc_port, metrics=args.metrics_port)
     print(f"kotox demo: starting tritonserver (gRPC {ports.grpc_url}) ...", flush=True)
-    with TritonServer(args.repository, ports) as server, ToxicityClient(server.ports.grpc_url) as client:
+    with TritonServer(args.repository, ports) as server, ToxicityClient(server.ports.grpc_url, spec.name) as client:
         print(f"kotox demo: {spec.name} ready; classifying {len(SAMPLES)} sample comments over gRPC\n", flush=True)
         print_table(client.classify(SAMPLES), list(client.deployment.members))
-    print("\nkotox demo: server stopped", flush=True)
+        print("\nkotox demo: scoring BEEP! dev through the served ensemble, and the TF-IDF baseline ...", flush=True)
+        report = evaluate(client, spec)
+    print("kotox demo: server stopped\n", flush=True)
+    path = write_report(report, report_folder(spec))
+    print(f"{markdown(report)}\nkotox demo: report written to {path} (and .json)", flush=True)
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 from kotox_build.checkpoints import make_checkpoints
 from kotox_build.pipeline import build
-from kotox_build.spec import Spec, load_spec
+from kotox_build.spec import Spec, load_spec, with_checkpoints
 from kotox_server.triton import Ports, TritonServer
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,10 +42,7 @@ def tiny_checkpoints(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_spec(tiny_checkpoints) -> Spec:
     """The default deployment spec (weights, threshold, labels) with its members swapped for `tiny` checkpoints."""
-    spec = load_spec()
-    by_name = {p.name: p for p in tiny_checkpoints}
-    members = tuple(dataclasses.replace(m, checkpoint=by_name[m.name]) for m in spec.members)
-    return dataclasses.replace(spec, members=members)
+    return with_checkpoints(load_spec(), {p.name: p for p in tiny_checkpoints})
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from kotox_build import export
-from kotox_build.checkpoints import train_wordpiece
+from kotox_build.wordpiece import train_wordpiece
 from kotox_build.pipeline import BuildError, build
 
 
@@ -53,7 +53,7 @@ def test_members_with_different_tokenizers_fail_naming_them(tiny_spec, tmp_path)
     for f in source.iterdir():
         (other / f.name).parent.mkdir(parents=True, exist_ok=True)
         (other / f.name).write_bytes(f.read_bytes())
-    train_wordpiece(["완전히 다른 말뭉치", "다른 토크나이저"] * 50, 2000).save_pretrained(other)
+    train_wordpiece(["완전히 다른 말뭉치", "다른 토크나이저"] * 50, 2000, 512).save_pretrained(other)
     members = (tiny_spec.members[0], dataclasses.replace(tiny_spec.members[1], checkpoint=other))
     with pytest.raises(BuildError, match=f"{members[0].name}.*{members[1].name}"):
         build(dataclasses.replace(tiny_spec, members=members), tmp_path / "repo", runtime="python")

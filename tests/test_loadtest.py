@@ -11,6 +11,8 @@ LOADTEST = Path(__file__).resolve().parent.parent / "loadtest"
 sys.path.insert(0, str(LOADTEST))
 
 import capacity  # noqa: E402
+from conftest import free_server_ports  # noqa: E402
+from kotox_server.triton import TritonServer  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,12 +32,17 @@ def test_runs_are_bounded():
 
 
 @pytest.mark.integration
+def run_capacity(url: str, out: Path, *options: str) -> dict:
+    """Run the capacity command for real and return its summary.json."""
+    done = subprocess.run([sys.executable, str(LOADTEST / "capacity.py"), "--url", url, "--stage-seconds", "3",
+                           "--out", str(out), *options], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.integration
 def test_stepped_capacity_run_reports_each_stage(server, tmp_path):
-    out = subprocess.run([sys.executable, str(LOADTEST / "capacity.py"), "--url", server.ports.grpc_url,
-                          "--stages", "1,2", "--stage-seconds", "3", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads((tmp_path / "summary.json").read_text())
+    result = run_capacity(server.ports.grpc_url, tmp_path, "--stages", "1,2")
     assert [s["users"] for s in result["stages"]] == [1, 2]
     for stage in result["stages"]:
         assert stage["texts_per_s"] > 0 and stage["failures"] == 0
@@ -44,3 +51,12 @@ def test_stepped_capacity_run_reports_each_stage(server, tmp_path):
     assert (tmp_path / "capacity.png").read_bytes()[:8] == PNG_SIGNATURE
     assert (tmp_path / "summary.md").exists() and (tmp_path / "locust.html").exists()
     assert (tmp_path / "locust_stats.csv").exists()
+
+
+@pytest.mark.integration
+def test_duplicate_heavy_run_reports_response_cache_hits(tiny_repository, tmp_path):
+    ports = free_server_ports()
+    with TritonServer(tiny_repository, ports, cache_bytes=1 << 20):
+        result = run_capacity(ports.grpc_url, tmp_path, "--stages", "2", "--duplicates", "0.5")
+    assert result["cache"]["hits"] > 0 and result["cache"]["misses"] > 0  # repeats hit, fresh comments miss
+    assert "Response cache:" in (tmp_path / "summary.md").read_text()

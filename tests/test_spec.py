@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kotox_build.spec import DEFAULT_SPEC, SpecError, load_spec
+from kotox_build.spec import DEFAULT_SPEC, Recipe, SpecError, load_spec
 
 VALID = """
 [[members]]
@@ -29,6 +29,7 @@ def test_default_spec_is_the_users_design():
     assert [(m.name, m.weight) for m in spec.members] == [("phase2", 0.6), ("phase4", 0.4)]
     assert spec.name == "toxicity" and spec.labels == ("clean", "toxic")
     assert spec.threshold == 0.5 and spec.max_tokens == 256
+    assert all(m.train and m.checkpoint.parent.name == "demo" for m in spec.members)  # demo members by default
 
 
 def test_defaults_and_relative_paths(tmp_path):
@@ -37,6 +38,13 @@ def test_defaults_and_relative_paths(tmp_path):
     assert spec.members[0].checkpoint == (tmp_path / "ckpt" / "a").resolve()
     assert spec.members[1].checkpoint == Path("/abs/b")
     assert spec.weights == [0.25, 0.75]
+    assert all(m.train is None for m in spec.members)
+
+
+def test_train_table_overrides_recipe_defaults(tmp_path):
+    spec = load_spec(write(tmp_path, VALID.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 3, epochs = 5 }")))
+    recipe = spec.members[0].train
+    assert (recipe.seed, recipe.epochs) == (3, 5) and recipe.learning_rate == Recipe(seed=0).learning_rate
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -52,6 +60,13 @@ def test_defaults_and_relative_paths(tmp_path):
     (lambda s: "[ensemble]\nname = 3\n" + s, "ensemble.name"),
     (lambda s: "", "members"),
     (lambda s: s + "\n[[members", "TOML"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, epoch = 3 }"), "members[0].train.epoch"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { epochs = 3 }"), "members[0].train.seed"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, epochs = 0 }"), "members[0].train.epochs"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, learning_rate = '1e-3' }"),
+     "members[0].train.learning_rate"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, vocab_size = 3000 }")
+              .replace("weight = 0.75", "weight = 0.75\ntrain = { seed = 2 }"), "train.vocab_size"),
 ])
 def test_invalid_spec_names_field_and_file(tmp_path, edit, field):
     path = write(tmp_path, edit(VALID))

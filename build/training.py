@@ -1,0 +1,169 @@
+"""Train demo members (spec members with a `train` recipe) from the data folder; cached by a digest of every input."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import ElectraConfig, ElectraForSequenceClassification, PreTrainedTokenizerFast
+
+from kotox_build import wordpiece
+from kotox_build.data import DATA_FILES, data_dir, training_rows, unlabeled_comments
+from kotox_build.spec import Member, Recipe, Spec
+
+STAMP = "kotox-train.json"
+LOG_EVERY_STEPS = 100
+
+
+def inputs_digest(recipe: Recipe, labels: tuple[str, str], data: Path) -> str:
+    """Hash of everything a trained member depends on: recipe, labels, data files, trainer source, library versions."""
+    digest = hashlib.sha256(json.dumps([dataclasses.asdict(recipe), labels], sort_keys=True).encode())
+    for name in DATA_FILES:
+        digest.update((data / name).read_bytes())
+    for module in (__file__, wordpiece.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(f"{torch.__version__}/{transformers.__version__}".encode())
+    return digest.hexdigest()
+
+
+def is_current(member: Member, digest: str) -> bool:
+    """True when the member's folder holds a checkpoint trained from exactly these inputs."""
+    stamp = member.checkpoint / STAMP
+    return (member.checkpoint / "config.json").exists() and stamp.exists() \
+        and json.loads(stamp.read_text()).get("inputs") == digest
+
+
+def electra_config(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, labels: tuple[str, str],
+                   max_tokens: int) -> ElectraConfig:
+    """An ELECTRA discriminator-classifier config of the recipe's shape."""
+    return ElectraConfig(
+        vocab_size=len(tokenizer), embedding_size=recipe.hidden_size, hidden_size=recipe.hidden_size,
+        num_hidden_layers=recipe.layers, num_attention_heads=recipe.heads, intermediate_size=recipe.intermediate_size,
+        max_position_embeddings=max(512, max_tokens), hidden_dropout_prob=recipe.dropout,
+        attention_probs_dropout_prob=recipe.dropout, pad_token_id=tokenizer.pad_token_id, num_labels=2,
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length: sort inside windows of 50 batches, then shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def pad(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token ids to the longest row; returns input ids and attention mask."""
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for row, x in enumerate(ids):
+        input_ids[row, :len(x)] = torch.tensor(x)
+        mask[row, :len(x)] = 1
+    return input_ids, mask
+
+
+def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[int, float], None]:
+    """A callback printing epoch, step, smoothed loss, elapsed and estimated time left every few steps."""
+    start, smoothed = time.monotonic(), [0.0]
+
+    def report(step: int, loss: float) -> None:
+        smoothed[0] = loss if step == 1 else 0.98 * smoothed[0] + 0.02 * loss
+        if step % LOG_EVERY_STEPS == 0 or step == total:
+            elapsed = time.monotonic() - start
+            print(f"  [{label}] epoch {math.ceil(step / steps_per_epoch)}/{math.ceil(total / steps_per_epoch)} "
+                  f"step {step}/{total} loss {smoothed[0]:.4f} elapsed {elapsed:.0f}s "
+                  f"left ~{elapsed / step * (total - step):.0f}s", flush=True)
+    return report
+
+
+def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
+                     config: ElectraConfig, report: Callable[[int, float], None] | None = None
+                     ) -> ElectraForSequenceClassification:
+    """Train an ELECTRA classifier from scratch: AdamW, linear warm-up and decay, toxic class weighted."""
+    torch.manual_seed(recipe.seed)
+    model = ElectraForSequenceClassification(config)
+    ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
+    rng = random.Random(recipe.seed)
+    per_epoch = math.ceil(len(ids) / recipe.batch_size)
+    total = per_epoch * recipe.epochs
+    warmup = max(1, int(recipe.warmup_fraction * total))
+    no_decay = {n for n, _ in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": recipe.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n in no_decay], "weight_decay": 0.0},
+    ], lr=recipe.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+    class_weight = torch.tensor([1.0, recipe.toxic_weight])
+    step = 0
+    model.train()
+    for _ in range(recipe.epochs):
+        for batch in length_batches([len(x) for x in ids], recipe.batch_size, rng):
+            input_ids, mask = pad([ids[i] for i in batch], tokenizer.pad_token_id)
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            loss = F.cross_entropy(logits, torch.tensor([labels[i] for i in batch]), weight=class_weight)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            if report:
+                report(step, loss.item())
+    return model.eval()
+
+
+def train_members(spec: Spec, data: Path | None = None, threads: int | None = None) -> list[Member]:
+    """Train every spec member with a recipe whose checkpoint is missing or stale; returns the members trained.
+
+    `threads` defaults to torch's own choice (OMP_NUM_THREADS, else the core count)."""
+    trained = [m for m in spec.members if m.train]
+    if not trained:
+        return []
+    data = data or data_dir()
+    digests = {m.name: inputs_digest(m.train, spec.labels, data) for m in trained}
+    stale = [m for m in trained if not is_current(m, digests[m.name])]
+    for m in trained:
+        if m not in stale:
+            print(f"kotox train {m.name}: up to date ({m.checkpoint})", flush=True)
+    if not stale:
+        return []
+    if threads:
+        torch.set_num_threads(threads)
+    texts, labels = training_rows(data)
+    start = time.monotonic()
+    tokenizer = wordpiece.train_wordpiece(list(unlabeled_comments(data)) + texts, stale[0].train.vocab_size,
+                                          spec.max_tokens)
+    print(f"kotox train: WordPiece tokenizer, {len(tokenizer)} tokens, in {time.monotonic() - start:.0f}s; "
+          f"{len(texts)} training rows from {data}", flush=True)
+    for i, member in enumerate(stale, 1):
+        recipe, began = member.train, time.monotonic()
+        steps_per_epoch = math.ceil(len(texts) / recipe.batch_size)
+        print(f"kotox train {member.name} [{i}/{len(stale)}]: {recipe}", flush=True)
+        model = train_classifier(recipe, tokenizer, texts, labels,
+                                 electra_config(recipe, tokenizer, spec.labels, spec.max_tokens),
+                                 progress_printer(member.name, steps_per_epoch * recipe.epochs, steps_per_epoch))
+        model.save_pretrained(member.checkpoint)
+        tokenizer.save_pretrained(member.checkpoint)
+        seconds = time.monotonic() - began
+        (member.checkpoint / STAMP).write_text(json.dumps({
+            "inputs": digests[member.name], "recipe": dataclasses.asdict(recipe), "rows": len(texts),
+            "weights_sha256": hashlib.sha256((member.checkpoint / "model.safetensors").read_bytes()).hexdigest(),
+            "threads": torch.get_num_threads(), "seconds": round(seconds, 1)}, indent=1))
+        print(f"kotox train {member.name}: saved to {member.checkpoint} ({seconds:.0f}s)", flush=True)
+    return stale
