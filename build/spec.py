@@ -28,11 +28,12 @@ class Recipe:
     epochs: int = 3
     batch_size: int = 32
     train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
-    toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
+    toxic_weight: float = 1.5  # cross-entropy weight of the toxic class
+    distill: float = 0.5  # share of the loss that follows the TF-IDF baseline's cross-fitted probability (0: off)
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1
-    vocab_size: int = 4000  # shared WordPiece tokenizer: must be equal across trained members
+    vocab_size: int = 16000  # shared WordPiece tokenizer: must be equal across trained members
     hidden_size: int = 128
     layers: int = 4
     heads: int = 4
@@ -111,6 +112,8 @@ def _recipe(table: dict, where: str, path: Path) -> Recipe:
         values[key] = float(number) if kind is not int else number
     if "seed" not in values:
         raise SpecError(f"{path}: missing field `{where}seed`")
+    if values.get("distill", 0.0) > 1:
+        raise SpecError(f"{path}: field `{where}distill` must be within 0..1, got {values['distill']}")
     return Recipe(**values)
 
 
