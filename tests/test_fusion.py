@@ -78,3 +78,13 @@ def test_length_groups_cover_rows_and_bound_padding(max_waste):
     for rows in groups:
         assert len(rows) == 1 or len(rows) * lengths[rows].max() <= (1 + max_waste) * lengths[rows].sum()
     assert len(length_groups(np.full(50, 13), max_waste)) == 1  # equal lengths never split
+
+
+def test_member_merges_requests_of_different_widths_in_order():
+    merge = python_model("onnx_member.py").merge
+    short = {n: np.array([[7, 8]]) for n in ("input_ids", "attention_mask", "token_type_ids")}
+    wide = {n: np.array([[1, 2, 3], [4, 5, 6]]) for n in ("input_ids", "attention_mask", "token_type_ids")}
+    batch = merge([short, wide])
+    for n in short:
+        np.testing.assert_array_equal(batch[n], [[7, 8, 0], [1, 2, 3], [4, 5, 6]])
+    assert merge([wide]) is wide  # one request passes through untouched

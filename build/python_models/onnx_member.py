@@ -23,6 +23,21 @@ def length_groups(lengths: np.ndarray, max_waste: float) -> list[np.ndarray]:
     return groups
 
 
+def merge(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The requests' [rows, tokens] inputs stacked into one batch, zero-padded on the right (np.pad is slow)."""
+    if len(feeds) == 1:
+        return feeds[0]
+    width = max(f["input_ids"].shape[1] for f in feeds)
+    batch = {n: np.zeros((sum(f["input_ids"].shape[0] for f in feeds), width), np.int64) for n in INPUTS}
+    row = 0
+    for f in feeds:
+        rows, cols = f["input_ids"].shape
+        for n in INPUTS:
+            batch[n][row:row + rows, :cols] = f[n]
+        row += rows
+    return batch
+
+
 class TritonPythonModel:
     def initialize(self, args):
         params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
@@ -35,8 +50,7 @@ class TritonPythonModel:
 
     def execute(self, requests):
         feeds = [{n: pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS} for r in requests]
-        width = max(f["input_ids"].shape[1] for f in feeds)
-        batch = {n: np.concatenate([np.pad(f[n], ((0, 0), (0, width - f[n].shape[1]))) for f in feeds]) for n in INPUTS}
+        batch = merge(feeds)
         lengths = batch["attention_mask"].sum(axis=1)
         logits = np.empty((len(lengths), 2), np.float32)
         for rows in length_groups(lengths, self.max_waste):
