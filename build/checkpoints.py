@@ -10,7 +10,7 @@ import torch
 from transformers import ElectraConfig, ElectraForSequenceClassification, ElectraTokenizerFast
 
 from kotox_build.data import data_dir, unlabeled_comments
-from kotox_build.spec import load_spec
+from kotox_build.spec import Spec, load_spec, with_checkpoints
 from kotox_build.wordpiece import train_wordpiece
 
 
@@ -23,9 +23,8 @@ TINY_SEEDS = {"phase2": 2, "phase4": 4}
 
 
 def _save_member(out: Path, tokenizer: ElectraTokenizerFast, shape: dict, seed: int, note: str,
-                 initializer_range: float) -> None:
+                 initializer_range: float, labels: tuple[str, str]) -> None:
     torch.manual_seed(seed)
-    labels = load_spec().labels
     config = ElectraConfig(**shape, num_labels=2, id2label=dict(enumerate(labels)),
                            label2id={label: i for i, label in enumerate(labels)},
                            initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id)
@@ -46,10 +45,16 @@ def make_checkpoints(kind: str, out_dir: Path, data: Path | None = None) -> list
         return outs
     corpus = list(itertools.islice(unlabeled_comments(data or data_dir()), 20000))
     tokenizer = train_wordpiece(corpus, shape["vocab_size"], shape["max_position_embeddings"])
+    labels = load_spec().labels
     for out in missing:
         print(f"kotox: writing {kind} checkpoint {out}", flush=True)
-        _save_member(out, tokenizer, shape, TINY_SEEDS[out.name], note, init_range)
+        _save_member(out, tokenizer, shape, TINY_SEEDS[out.name], note, init_range, labels)
     return outs
+
+
+def checkpoint_spec(kind: str, out_dir: Path) -> Spec:
+    """The default spec (weights, threshold, labels, max tokens) served over `kind` checkpoints made in `out_dir`."""
+    return with_checkpoints(load_spec(), {p.name: p for p in make_checkpoints(kind, out_dir)})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,21 +16,16 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, pipeline
 
-from kotox_build.checkpoints import make_checkpoints
+from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, beep, traffic_comments
 from kotox_build.pipeline import build
-from kotox_build.spec import Spec, load_spec, with_checkpoints
+from kotox_build.spec import Spec, load_spec
 from kotox_client import ToxicityClient
 from kotox_server.triton import Ports, TritonServer
 from grpc_load import run_grpc, stats  # sibling in loadtest/, on sys.path when this file runs as a script
 
 CONCURRENCIES = (1, 2, 4, 8, 16)
 PORTS = Ports(http=18100, grpc=18101, metrics=18102)
-
-
-def shape_only_spec(folder: Path) -> Spec:
-    """The default spec (weights, threshold, max tokens) over shape-only KcELECTRA-base members."""
-    return with_checkpoints(load_spec(), {p.name: p for p in make_checkpoints("shape-only", folder)})
 
 
 def run_pipeline_baseline(spec: Spec, comments: list[str]) -> tuple[dict, np.ndarray]:
@@ -112,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    spec = shape_only_spec(PROJECT_ROOT / "checkpoints" / "shape-only")
+    spec = checkpoint_spec("shape-only", PROJECT_ROOT / "checkpoints" / "shape-only")
     comments = traffic_comments(args.comments)
     print("ceiling: measuring sgemm", flush=True)
     ceiling = gemm_ceiling(spec, comments)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kotox_build.checkpoints import make_checkpoints
+from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
-from kotox_build.spec import load_spec, with_checkpoints
 from kotox_server.triton import Ports, TritonServer
 from grpc_load import run_grpc  # sibling in loadtest/, on sys.path when this file runs as a script
 
@@ -52,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    spec = with_checkpoints(load_spec(), {p.name: p for p in make_checkpoints("tiny", PROJECT_ROOT / "checkpoints" / "tiny")})
+    spec = checkpoint_spec("tiny", PROJECT_ROOT / "checkpoints" / "tiny")
     bench = PROJECT_ROOT / "model_repository_bench"
     repositories = {"trivial": trivial_copy(build(spec, bench / "tiny", runtime="python"), bench / "trivial"),
                     "kotox tiny": bench / "tiny"}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kotox_build.checkpoints import make_checkpoints
+from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.pipeline import build
-from kotox_build.spec import Spec, load_spec, with_checkpoints
+from kotox_build.spec import Spec
 from kotox_server.triton import Ports, TritonServer
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,15 +34,15 @@ def free_server_ports() -> Ports:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory) -> list[Path]:
-    """`tiny` phase2/phase4 checkpoints, made once per session."""
-    return make_checkpoints("tiny", tmp_path_factory.mktemp("checkpoints"))
+def tiny_spec(tmp_path_factory) -> Spec:
+    """The default deployment spec (weights, threshold, labels) with its members swapped for `tiny` checkpoints."""
+    return checkpoint_spec("tiny", tmp_path_factory.mktemp("checkpoints"))
 
 
 @pytest.fixture(scope="session")
-def tiny_spec(tiny_checkpoints) -> Spec:
-    """The default deployment spec (weights, threshold, labels) with its members swapped for `tiny` checkpoints."""
-    return with_checkpoints(load_spec(), {p.name: p for p in tiny_checkpoints})
+def tiny_checkpoints(tiny_spec) -> list[Path]:
+    """`tiny` phase2/phase4 checkpoints, made once per session."""
+    return [m.checkpoint for m in tiny_spec.members]
 
 
 @pytest.fixture(scope="session")
