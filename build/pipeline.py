@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from kotox_build import export, repository
+from kotox_build import export, repository, stamps
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Member, Spec
 from kotox_build.training import train_members
 
@@ -57,9 +56,7 @@ def export_stamp(member: Member, spec: Spec, precision: str) -> str:
         path = member.checkpoint / name
         if path.exists():
             digest.update(name.encode())
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+            stamps.hash_file(digest, path)
     digest.update(f"{spec.max_tokens}/{precision}".encode())
     digest.update(Path(export.__file__).read_bytes())
     return digest.hexdigest()
@@ -70,12 +67,12 @@ def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: P
     onnx_path = version_dir / "model.onnx"
     stamp_path = version_dir.parent / STAMP
     stamp = export_stamp(member, spec, precision)
-    if onnx_path.exists() and stamp_path.exists() and json.loads(stamp_path.read_text())["stamp"] == stamp:
+    if stamps.is_current(onnx_path, stamp_path, stamp):
         print(f"{step} {member.name}: up to date, export skipped", flush=True)
         return
     diff = export.export_member(member.checkpoint, onnx_path, spec.max_tokens, precision,
                                 log=lambda msg: print(f"{step} {member.name}: {msg}", flush=True))
-    stamp_path.write_text(json.dumps({"stamp": stamp, "precision": precision, "max_abs_diff_vs_torch": diff}, indent=1))
+    stamps.write_stamp(stamp_path, stamp, precision=precision, max_abs_diff_vs_torch=diff)
 
 
 def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str = "fp32") -> Path:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import transformers
 from transformers import ElectraConfig, ElectraForSequenceClassification, PreTrainedTokenizerFast
 
-from kotox_build import evaluation, wordpiece
+from kotox_build import evaluation, stamps, wordpiece
 from kotox_build.data import DATA_FILES, data_dir, training_rows, unlabeled_comments
 from kotox_build.spec import Member, Recipe, Spec
 
@@ -25,22 +25,21 @@ THREADS = 1  # measured: two 2-thread trainings of one member differed, 1-thread
 LOG_EVERY_STEPS = 100
 
 
-def inputs_digest(recipe: Recipe, labels: tuple[str, str], data: Path) -> str:
-    """Hash of everything a trained member depends on: recipe, labels, data files, trainer source, library versions."""
-    digest = hashlib.sha256(json.dumps([dataclasses.asdict(recipe), labels], sort_keys=True).encode())
+def shared_inputs_digest(data: Path) -> str:
+    """Hash of what every trained member depends on: the data files, the trainer's source, library versions."""
+    digest = hashlib.sha256()
     for name in DATA_FILES:
-        digest.update((data / name).read_bytes())
+        stamps.hash_file(digest, data / name)
     for module in (__file__, wordpiece.__file__, evaluation.__file__):
-        digest.update(Path(module).read_bytes())
+        stamps.hash_file(digest, Path(module))
     digest.update(f"{torch.__version__}/{transformers.__version__}".encode())
     return digest.hexdigest()
 
 
-def is_current(member: Member, digest: str) -> bool:
-    """True when the member's folder holds a checkpoint trained from exactly these inputs."""
-    stamp = member.checkpoint / STAMP
-    return (member.checkpoint / "config.json").exists() and stamp.exists() \
-        and json.loads(stamp.read_text()).get("inputs") == digest
+def inputs_digest(recipe: Recipe, labels: tuple[str, str], shared: str) -> str:
+    """Hash of everything one trained member depends on: its recipe, the labels and the shared inputs."""
+    described = json.dumps([dataclasses.asdict(recipe), labels, shared], sort_keys=True)
+    return hashlib.sha256(described.encode()).hexdigest()
 
 
 def electra_config(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, labels: tuple[str, str],
@@ -93,11 +92,11 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
 
 
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
-                     teacher: torch.Tensor | None, config: ElectraConfig,
-                     report: Callable[[int, float], None] | None = None) -> ElectraForSequenceClassification:
+                     teacher: torch.Tensor | None, config: ElectraConfig, label: str) -> ElectraForSequenceClassification:
     """Train an ELECTRA classifier from scratch: AdamW, linear warm-up and decay, toxic class weighted.
 
-    With `recipe.distill` > 0, that share of the loss is the cross-entropy against `teacher`'s toxic probabilities."""
+    Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of the loss is the cross-entropy
+    against `teacher`'s toxic probabilities."""
     torch.manual_seed(recipe.seed)
     model = ElectraForSequenceClassification(config)
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
@@ -113,7 +112,7 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
     class_weight = torch.tensor([1.0, recipe.toxic_weight])
-    step = 0
+    report, step = progress_printer(label, total, per_epoch), 0
     model.train()
     for _ in range(recipe.epochs):
         for batch in length_batches([len(x) for x in ids], recipe.batch_size, rng):
@@ -130,8 +129,7 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
             scheduler.step()
             optimizer.zero_grad()
             step += 1
-            if report:
-                report(step, loss.item())
+            report(step, loss.item())
     return model.eval()
 
 
@@ -141,8 +139,10 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     if not trained:
         return []
     data = data or data_dir()
-    digests = {m.name: inputs_digest(m.train, spec.labels, data) for m in trained}
-    stale = [m for m in trained if not is_current(m, digests[m.name])]
+    shared = shared_inputs_digest(data)
+    digests = {m.name: inputs_digest(m.train, spec.labels, shared) for m in trained}
+    stale = [m for m in trained
+             if not stamps.is_current(m.checkpoint / "config.json", m.checkpoint / STAMP, digests[m.name])]
     for m in trained:
         if m not in stale:
             print(f"kotox train {m.name}: up to date ({m.checkpoint})", flush=True)
@@ -162,22 +162,21 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
               f"in {time.monotonic() - start:.0f}s", flush=True)
     for i, member in enumerate(stale, 1):
         recipe, began = member.train, time.monotonic()
-        steps_per_epoch = math.ceil(len(texts) / recipe.batch_size)
         print(f"kotox train {member.name} [{i}/{len(stale)}]: {recipe}", flush=True)
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS)
         try:
             model = train_classifier(recipe, tokenizer, texts, labels, teacher,
-                                     electra_config(recipe, tokenizer, spec.labels, spec.max_tokens),
-                                     progress_printer(member.name, steps_per_epoch * recipe.epochs, steps_per_epoch))
+                                     electra_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
         finally:
             torch.set_num_threads(threads)
         model.save_pretrained(member.checkpoint)
         tokenizer.save_pretrained(member.checkpoint)
         seconds = time.monotonic() - began
-        (member.checkpoint / STAMP).write_text(json.dumps({
-            "inputs": digests[member.name], "recipe": dataclasses.asdict(recipe), "rows": len(texts),
-            "weights_sha256": hashlib.sha256((member.checkpoint / "model.safetensors").read_bytes()).hexdigest(),
-            "threads": THREADS, "seconds": round(seconds, 1)}, indent=1))
+        weights = hashlib.sha256()
+        stamps.hash_file(weights, member.checkpoint / "model.safetensors")
+        stamps.write_stamp(member.checkpoint / STAMP, digests[member.name], recipe=dataclasses.asdict(recipe),
+                           rows=len(texts), weights_sha256=weights.hexdigest(), threads=THREADS,
+                           seconds=round(seconds, 1))
         print(f"kotox train {member.name}: saved to {member.checkpoint} ({seconds:.0f}s)", flush=True)
     return stale

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kotox_build.data import beep, data_dir, training_rows
+from kotox_build.data import beep, training_rows
 from kotox_build.evaluation import BASELINE, baseline_predictions, binary_scores
 from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec
 from kotox_build.training import STAMP
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
     with ToxicityClient(args.url, spec.name) as client:
-        report = evaluate(client, spec, args.data or data_dir())
+        report = evaluate(client, spec, args.data)
     print(markdown(report))
     print(f"written to {write_report(report, report_folder(spec))}")
     return 0
