@@ -28,7 +28,7 @@ class Recipe:
     epochs: int = 3
     batch_size: int = 32
     train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
-    toxic_weight: float = 1.5  # cross-entropy weight of the toxic class
+    toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
     distill: float = 0.5  # share of the loss that follows the TF-IDF baseline's cross-fitted probability (0: off)
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
