@@ -88,7 +88,8 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
 
     train_members(spec)
     tokenizer = shared_tokenizer(spec)
-    tok_dir = repository.write_model(out, repository.tokenizer_config(spec, tokenizer.pad_token_id), "tokenizer.py")
+    tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime)
+    tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
     tokenizer.save_pretrained(tok_dir)
 
     for i, member in enumerate(spec.members, 1):

@@ -38,6 +38,22 @@ def test_onnxruntime_member_config_parses(tiny_spec):
     assert [i.name for i in config.input] == list(ONNX_INPUTS)
     assert config.parameters["intra_op_thread_count"].string_value == "3"
     assert config.HasField("dynamic_batching") and not config.instance_group  # GPU when there is one
+    assert not any(i.allow_ragged_batch for i in config.input)  # its batcher needs equal shapes: see pad_widths
+
+
+def test_python_members_take_ragged_batches(configs, tiny_spec):
+    for member in tiny_spec.members:
+        assert all(i.allow_ragged_batch for i in configs[member.name].input), member.name
+
+
+@pytest.mark.parametrize("runtime", repository.RUNTIMES)
+def test_tokenizer_pads_to_length_buckets_only_for_the_onnxruntime_backend(tiny_spec, runtime):
+    config = repository.tokenizer_config(tiny_spec, 0, runtime)
+    widths = json.loads(config.parameters["pad_widths"].string_value)
+    if runtime == "python":
+        assert widths == []
+    else:
+        assert widths == sorted(set(widths)) and widths[-1] == tiny_spec.max_tokens and len(widths) > 2
 
 
 def test_ensemble_wires_every_tensor(configs, tiny_spec):

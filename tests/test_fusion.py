@@ -69,15 +69,19 @@ def test_extreme_logits_stay_finite(fuse, design):
     assert list(is_toxic) == [False, True]
 
 
-@pytest.mark.parametrize("max_waste", [0.0, 0.25, 1.0])
-def test_length_groups_cover_rows_and_bound_padding(max_waste):
+@pytest.mark.parametrize("run_cost", [0.0, 25.0, 1e9])
+def test_length_groups_cover_rows_and_pad_less_than_a_run_costs(run_cost):
     length_groups = python_model("onnx_member.py").length_groups
     lengths = np.random.default_rng(1).integers(3, 256, size=200)
-    groups = length_groups(lengths, max_waste)
+    groups = length_groups(lengths, run_cost)
     assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
     for rows in groups:
-        assert len(rows) == 1 or len(rows) * lengths[rows].max() <= (1 + max_waste) * lengths[rows].sum()
-    assert len(length_groups(np.full(50, 13), max_waste)) == 1  # equal lengths never split
+        assert len(rows) * lengths[rows].max() - lengths[rows].sum() <= run_cost  # padding tokens in the group
+    if run_cost == 0:
+        assert len(groups) == len(set(lengths.tolist()))  # no padding at all: one group per distinct length
+    if run_cost == 1e9:
+        assert len(groups) == 1  # runs so dear that padding everything to the longest is cheaper
+    assert len(length_groups(np.full(50, 13), run_cost)) == 1  # equal lengths never split
 
 
 def test_member_merges_requests_of_different_widths_in_order():
@@ -88,3 +92,10 @@ def test_member_merges_requests_of_different_widths_in_order():
     for n in short:
         np.testing.assert_array_equal(batch[n], [[7, 8, 0], [1, 2, 3], [4, 5, 6]])
     assert merge([wide]) is wide  # one request passes through untouched
+
+
+def test_tokenizer_pads_to_the_smallest_width_that_holds_the_longest_row():
+    padded_width = python_model("tokenizer.py").padded_width
+    widths = [16, 32, 64, 256]
+    assert [padded_width(n, widths) for n in (1, 16, 17, 64, 65, 256)] == [16, 16, 32, 64, 256, 256]
+    assert padded_width(17, []) == 17

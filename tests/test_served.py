@@ -4,6 +4,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -154,3 +155,30 @@ def test_cli_prints_json_lines(server):
     assert [r["text"] for r in rows] == ["첫 번째 댓글", "두 번째 댓글"]
     assert all({"label", "score", "toxic_prob", "member_probs"} <= set(r) for r in rows)
     assert json.loads(from_args.stdout) == rows[0]
+
+
+def test_nfd_hangul_reads_like_nfc(client, comments):
+    hangul = [c for c in comments if any("가" <= ch <= "힣" for ch in c)][:20]
+    decomposed = [unicodedata.normalize("NFD", c) for c in hangul]
+    assert all(d != c for d, c in zip(decomposed, hangul))  # really sent as jamo
+    np.testing.assert_allclose([r.toxic_prob for r in client.classify(decomposed)],
+                               [r.toxic_prob for r in client.classify(hangul)], atol=TOLERANCE)
+
+
+def member_executions(raw: grpcclient.InferenceServerClient, member: str) -> tuple[int, int]:
+    """(inferences, executions) the server has counted for one member."""
+    stats = raw.get_inference_statistics(member, as_json=True)["model_stats"][0]
+    return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
+
+
+def test_members_batch_requests_of_different_lengths(server, client, tiny_spec):
+    texts = [" ".join(["네"] * k) for k in range(1, tiny_spec.max_tokens - 2)]  # one token per 네: all lengths differ
+    raw = grpcclient.InferenceServerClient(server.ports.grpc_url)
+    member = tiny_spec.members[0].name
+    before = member_executions(raw, member)
+    with ThreadPoolExecutor(16) as pool:
+        concurrent = list(pool.map(client.classify, texts))
+    inferences, executions = (a - b for a, b in zip(member_executions(raw, member), before))
+    assert inferences == len(texts) and executions < inferences  # equal-shape-only batching would execute each alone
+    np.testing.assert_allclose([r.toxic_prob for r in concurrent], [r.toxic_prob for r in client.classify(texts)],
+                               atol=TOLERANCE)

@@ -1,13 +1,19 @@
 """Triton Python model: UTF-8 comments in, token ids out; every request of a call encoded in one Rust batch."""
 
+import bisect
 import json
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers
 
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def padded_width(longest: int, widths: list[int]) -> int:
+    """The smallest of `widths` (ascending) that holds `longest` tokens; `longest` itself when `widths` is empty."""
+    return widths[bisect.bisect_left(widths, longest)] if widths else longest
 
 
 class TritonPythonModel:
@@ -15,9 +21,12 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
         folder = Path(args["model_repository"]) / args["model_version"]
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.normalizer = normalizers.Sequence(  # NFD Hangul (jamo) reads as the NFC syllables it spells
+            [normalizers.NFC()] + ([self.tokenizer.normalizer] if self.tokenizer.normalizer else []))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(int(params["max_tokens"]))
         self.pad_id = int(params["pad_id"])
+        self.widths = sorted(json.loads(params["pad_widths"]))
 
     def execute(self, requests):
         texts, counts, errors = [], [], []
@@ -38,7 +47,7 @@ class TritonPythonModel:
                 responses.append(pb_utils.InferenceResponse(error=error))
                 continue
             encs = [next(encodings) for _ in range(count)]
-            width = max(len(e.ids) for e in encs)
+            width = padded_width(max(len(e.ids) for e in encs), self.widths)
             arrays = {name: np.zeros((count, width), np.int64) for name in OUTPUTS}
             arrays["input_ids"].fill(self.pad_id)
             for row, enc in enumerate(encs):
