@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup demo test serve build capacity benchmark overhead
+.PHONY: setup demo test serve build capacity benchmark overhead quantization
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,6 @@ benchmark: setup
 
 overhead: setup
 	$(PY) loadtest/overhead.py
+
+quantization: setup
+	$(PY) loadtest/quantization.py

@@ -86,12 +86,15 @@ def probe_drift(model: torch.nn.Module, tokenizer, onnx_path: Path, max_tokens: 
     return float(np.abs(p_torch - p_ort).max()), int((p_torch.argmax(-1) != p_ort.argmax(-1)).sum())
 
 
-def quantize_int8(fp32: Path, out: Path) -> None:
-    """Dynamic int8 quantisation of the weights (QInt8, per tensor, full range): the int8 build variant."""
+INT8_CHOICES = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}  # measured: loadtest/quantization.py
+
+
+def quantize_int8(fp32: Path, out: Path, weight_type: str, per_channel: bool, reduce_range: bool) -> None:
+    """Dynamic int8 quantisation of the weights; the int8 build variant uses INT8_CHOICES."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType[weight_type], per_channel=per_channel,
+                     reduce_range=reduce_range, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def export_member(checkpoint: Path, out: Path, max_tokens: int, precision: str = "fp32", log=print) -> float:
@@ -109,7 +112,7 @@ def export_member(checkpoint: Path, out: Path, max_tokens: int, precision: str =
         log(f"parity ok: max |Δ prob| = {diff:.2e}")
         if precision == "int8":
             log("quantising to int8")
-            quantize_int8(fp32, int8)
+            quantize_int8(fp32, int8, **INT8_CHOICES)
             diff, flips = probe_drift(model, tokenizer, int8, max_tokens)
             log(f"int8 drift from PyTorch fp32: max |Δ prob| = {diff:.2e}, argmax flips = {flips}/{len(PROBES)}")
             int8.replace(out)
