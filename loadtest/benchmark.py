@@ -22,7 +22,8 @@ from kotox_build.pipeline import build
 from kotox_build.spec import Spec, load_spec
 from kotox_client import ToxicityClient
 from kotox_server.triton import Ports, TritonServer
-from grpc_load import run_grpc, stats  # sibling in loadtest/, on sys.path when this file runs as a script
+from agreement import agreement  # siblings in loadtest/, on sys.path when this file runs as a script
+from grpc_load import run_grpc, stats
 
 CONCURRENCIES = (1, 2, 4, 8, 16)
 PORTS = Ports(http=18100, grpc=18101, metrics=18102)
@@ -73,16 +74,10 @@ def demo_int8_agreement(spec: Spec) -> dict:
                      precision=precision)
         with TritonServer(repo, PORTS) as server, ToxicityClient(server.ports.grpc_url, spec.name) as client:
             answers[precision] = client.classify(texts)
-    fp32, int8 = answers["fp32"], answers["int8"]
-    members = np.array([[r.member_probs[m.name] for m in spec.members] for r in fp32])
-    members_int8 = np.array([[r.member_probs[m.name] for m in spec.members] for r in int8])
-    return {
-        "demo_int8_vs_fp32_label_agreement_beep_dev": float(np.mean([a.label == b.label for a, b in zip(fp32, int8)])),
-        "demo_int8_vs_fp32_member_label_agreement": float(np.mean((members > spec.threshold)
-                                                                  == (members_int8 > spec.threshold))),
-        "demo_int8_vs_fp32_max_abs_diff_fused": float(max(abs(a.toxic_prob - b.toxic_prob) for a, b in zip(fp32, int8))),
-        "demo_int8_vs_fp32_max_abs_diff_member": float(np.abs(members - members_int8).max()),
-    }
+    members = {p: np.array([[r.member_probs[m.name] for m in spec.members] for r in rs]) for p, rs in answers.items()}
+    fused = {p: np.array([r.toxic_prob for r in rs]) for p, rs in answers.items()}
+    scores = agreement(members["fp32"], members["int8"], fused["fp32"], fused["int8"], spec.threshold)
+    return {f"demo_int8_vs_fp32_{key}": value for key, value in scores.items()}
 
 
 def serve_and_measure(repo: Path, comments: list[str], seconds: float, model: str) -> tuple[dict, np.ndarray]:

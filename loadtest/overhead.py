@@ -35,7 +35,7 @@ def trivial_copy(repository: Path, out: Path) -> Path:
     """`repository` with every Python step's `model.py` replaced by the constant-answering trivial model."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(repository, out)
-    for model_py in out.glob("*/1/model.py"):
+    for model_py in out.glob(f"*/{VERSION}/model.py"):
         shutil.copyfile(TRIVIAL_MODEL, model_py)
     return out
 

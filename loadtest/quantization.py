@@ -24,6 +24,7 @@ from kotox_build.export import INT8_CHOICES, ONNX_OUTPUT, encode, quantize_int8
 from kotox_build.pipeline import build
 from kotox_build.repository import VERSION
 from kotox_build.spec import Spec, load_spec
+from agreement import agreement  # sibling in loadtest/, on sys.path when this file runs as a script
 
 VARIANTS = {
     "QInt8 per-tensor": {"weight_type": "QInt8", "per_channel": False, "reduce_range": False},
@@ -76,13 +77,9 @@ def accuracy(spec: Spec, work: Path) -> dict[str, dict]:
         results[name] = {"members": np.stack(members, axis=1)}
         results[name]["fused"] = results[name]["members"] @ weights
     base = results["fp32"]
-    return {name: {
-        "label_agreement": float(np.mean((r["fused"] > spec.threshold) == (base["fused"] > spec.threshold))),
-        "member_label_agreement": float(np.mean((r["members"] > spec.threshold) == (base["members"] > spec.threshold))),
-        "max_drift_fused": float(np.abs(r["fused"] - base["fused"]).max()),
-        "max_drift_member": float(np.abs(r["members"] - base["members"]).max()),
-        "f1": binary_scores(gold, (r["fused"] > spec.threshold).astype(int))["f1"],
-    } for name, r in results.items()}
+    return {name: {**agreement(base["members"], r["members"], base["fused"], r["fused"], spec.threshold),
+                   "f1": binary_scores(gold, (r["fused"] > spec.threshold).astype(int))["f1"]}
+            for name, r in results.items()}
 
 
 def speed(work: Path, n_comments: int) -> dict[str, float]:
