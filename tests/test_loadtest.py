@@ -31,7 +31,6 @@ def test_runs_are_bounded():
             capacity.parse_args(bad)
 
 
-@pytest.mark.integration
 def run_capacity(url: str, out: Path, *options: str) -> dict:
     """Run the capacity command for real and return its summary.json."""
     done = subprocess.run([sys.executable, str(LOADTEST / "capacity.py"), "--url", url, "--stage-seconds", "3",
