@@ -98,7 +98,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]")
 
     repository.write_model(out, repository.fusion_config(spec), "fusion.py")
-    repository.write_model(out, repository.ensemble_config(spec))
+    repository.write_model(out, repository.ensemble_config(spec, runtime))
     repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)
     return out
