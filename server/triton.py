@@ -23,6 +23,7 @@ from kotox_server.binary import find_server, prepare_backends, server_env
 PR_SET_PDEATHSIG = 1
 CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
 ADMIN_HEADER = "kotox-admin-key"  # model load/unload over HTTP/gRPC only with this header (the supervisor's reloads)
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton's name for that header on gRPC
 ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; otherwise each start makes its own
 SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
 SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
