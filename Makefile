@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup demo test serve build capacity benchmark overhead quantization
+.PHONY: setup demo test serve build capacity benchmark overhead quantization faults soak
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,9 @@ overhead: setup
 
 quantization: setup
 	$(PY) loadtest/quantization.py
+
+faults: setup
+	$(PY) loadtest/faults.py all
+
+soak: setup
+	$(PY) loadtest/soak.py
