@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -108,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         sampler.join()
     rows = windows(outcomes, seconds)
+    errors = Counter(o.kind for o in outcomes if o.kind != "ok")
     result = {"minutes": args.minutes, "rate_requests_per_s": round(rate, 1), "requests": len(outcomes),
-              "errors": sum(o.kind != "ok" for o in outcomes), "memory_growth_after_warmup": growth(memory),
-              "windows": rows}
+              "errors": sum(errors.values()), "errors_by_kind": dict(errors),
+              "memory_growth_after_warmup": growth(memory), "windows": rows}
     result["passed"] = result["errors"] == 0 and all(g < MAX_GROWTH for g in result["memory_growth_after_warmup"].values())
     plot(rows, memory, OUT / "soak.png")
     (OUT / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
