@@ -1,4 +1,5 @@
-"""CLI: python -m kotox_build [--spec kotox.toml] [--out model_repository] [--runtime auto|onnxruntime|python]."""
+"""CLI: python -m kotox_build [--spec kotox.toml] [--out model_repository] [--runtime auto|onnxruntime|python]
+[--device cpu|gpu] [--precision ...] [--tokenizer-instances N]."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from kotox_build.export import PRECISIONS, ParityError
 from kotox_build.pipeline import BuildError, build
-from kotox_build.repository import RUNTIMES
+from kotox_build.repository import DEFAULT_REPOSITORY, DEVICES, GPU_PRECISIONS, RUNTIMES
 from kotox_build.spec import DEFAULT_SPEC, SpecError, load_spec
 
 
@@ -17,16 +18,23 @@ def main(argv: list[str] | None = None) -> int:
     """Build the Triton model repository described by a deployment spec."""
     parser = argparse.ArgumentParser(prog="python -m kotox_build", description=main.__doc__)
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="deployment spec (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("model_repository"), help="repository folder to write")
+    parser.add_argument("--out", type=Path, default=DEFAULT_REPOSITORY,
+                        help="repository folder to write (default: the project's model_repository/)")
     parser.add_argument("--runtime", choices=("auto", *RUNTIMES), default="auto",
                         help="member runtime; auto picks onnxruntime when the server has that backend, else python")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="member weights: fp32 (parity-checked) or int8 (dynamic quantisation of the fp32 export)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="cpu (default) or gpu: members on the ONNX Runtime backend with TensorRT, KIND_GPU")
+    parser.add_argument("--precision", choices=sorted({*PRECISIONS, *GPU_PRECISIONS}), default=None,
+                        help="cpu: fp32 (default, parity-checked) or int8 (dynamic quantisation of the fp32 export); "
+                             "gpu: fp16 (default, TensorRT FP16) or fp32 (exact)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per member")
+    parser.add_argument("--tokenizer-instances", type=int, default=None,
+                        help="tokenizer processes (default: 1 on cpu; on gpu one per core of this machine but one)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision)
+        build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision, args.device,
+              args.tokenizer_instances)
     except (SpecError, BuildError, ParityError) as err:
         print(f"kotox build failed: {err}", file=sys.stderr)
         return 1
