@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup demo test serve build capacity benchmark overhead quantization
+.PHONY: setup demo test serve build capacity benchmark overhead quantization fp16 gpu-repository
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,11 @@ overhead: setup
 
 quantization: setup
 	$(PY) loadtest/quantization.py
+
+fp16: setup
+	$(PY) loadtest/fp16.py
+
+# The repository server/Dockerfile copies into the image: members on TensorRT (FP16; PRECISION=fp32 for exact).
+PRECISION ?= fp16
+gpu-repository: setup
+	$(PY) -m kotox_build --device gpu --precision $(PRECISION) --out model_repository_gpu
