@@ -1,0 +1,135 @@
+"""Triton's own load tester against a running kotox server: perf_analyzer with real comments, single-comment and
+batched requests over a concurrency sweep, then locust at one concurrency on the same server for comparison.
+
+Run: .venv/bin/python loadtest/perf.py [--url 127.0.0.1:8001]   (make perf; needs libb64 and libcudart, see README)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from kotox_build.data import PROJECT_ROOT, traffic_comments
+from kotox_client import contract
+
+HERE = Path(__file__).resolve().parent
+AGREEMENT = 0.15  # largest relative texts/s difference between the two tools still called agreement
+
+
+def perf_analyzer() -> Path:
+    """The perf_analyzer binary the tritonclient wheel put beside this Python."""
+    path = Path(sys.executable).parent / "perf_analyzer"
+    if not path.exists():
+        raise SystemExit(f"no perf_analyzer at {path}: install tritonclient (make setup)")
+    return path
+
+
+def perf_env() -> dict[str, str]:
+    """perf_analyzer links libcudart.so.12 even for CPU servers: the nvidia-cuda-runtime-cu12 wheel's lib folder."""
+    try:
+        import nvidia.cuda_runtime
+    except ImportError:
+        raise SystemExit("perf_analyzer needs libcudart.so.12: run `make perf-tools` (pip nvidia-cuda-runtime-cu12)")
+    lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(lib), env.get("LD_LIBRARY_PATH")]))
+    return env
+
+
+def write_input_data(comments: list[str], path: Path) -> Path:
+    """perf_analyzer's JSON input: one comment per entry (a batch takes consecutive entries)."""
+    data = [{contract.INPUT_TEXT: {"content": [text], "shape": [1]}} for text in comments]
+    path.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def run_perf(url: str, model: str, data: Path, batch: int, concurrency: int, csv_path: Path,
+             window_s: float = 5.0, stability: int = 25) -> dict:
+    """One perf_analyzer measurement over gRPC; returns its CSV row with texts/s and requests/s added."""
+    cmd = [str(perf_analyzer()), "-m", model, "-u", url, "-i", "grpc", "--input-data", str(data),
+           "-b", str(batch), "--concurrency-range", f"{concurrency}:{concurrency}",
+           "--measurement-interval", str(int(window_s * 1000)), "--stability-percentage", str(stability),
+           "--max-trials", "10", "-f", str(csv_path)]
+    run = subprocess.run(cmd, env=perf_env(), capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"perf_analyzer failed (batch {batch}, concurrency {concurrency}):\n{run.stdout}{run.stderr}")
+    with csv_path.open() as f:
+        row = next(csv.DictReader(f))
+    return {"batch": batch, "texts_per_s": float(row["Inferences/Second"]),
+            "requests_per_s": float(row["Inferences/Second"]) / batch, **row}
+
+
+def run_locust(args: argparse.Namespace, concurrency: int, out: Path) -> dict:
+    """locust (loadtest/capacity.py) with `concurrency` users, one comment per request, on the same server."""
+    cmd = [sys.executable, str(HERE / "capacity.py"), "--url", args.url, "--model", args.model,
+           "--stages", str(concurrency), "--stage-seconds", str(args.locust_seconds), "--out", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"locust run failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+    return json.loads((out / "summary.json").read_text())["stages"][0]
+
+
+def summary(rows: list[dict], locust: dict, concurrency: int) -> str:
+    """Markdown: the sweep, then perf_analyzer against locust at one concurrency."""
+    lines = ["| comments per request | concurrency | texts/s | requests/s | p50 ms | p99 ms |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['batch']} | {r['Concurrency']} | {r['texts_per_s']:.0f} | {r['requests_per_s']:.0f} | "
+              f"{float(r['p50 latency']) / 1000:.2f} | {float(r['p99 latency']) / 1000:.2f} |" for r in rows]
+    perf = next(r for r in rows if r["batch"] == 1 and int(r["Concurrency"]) == concurrency)
+    diff = locust["texts_per_s"] / perf["texts_per_s"] - 1
+    verdict = "agree" if abs(diff) <= AGREEMENT else "DISAGREE"
+    lines += ["", f"At concurrency {concurrency}, one comment per request: perf_analyzer {perf['texts_per_s']:.0f} "
+              f"texts/s (p50 {float(perf['p50 latency']) / 1000:.2f} ms), locust {locust['texts_per_s']:.0f} texts/s "
+              f"(p50 {locust['p50_ms']:.2f} ms): {diff:+.0%}, the tools {verdict} within {AGREEMENT:.0%}.",
+              "Both run on this machine beside the server: a load generator's own CPU is CPU the server does not get "
+              "(perf_analyzer is C++; locust is Python with gevent, so it takes more of it)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Sweep perf_analyzer over batch sizes and concurrencies; write reports/capacity/perf_analyzer.{csv,md,json}."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--url", default=contract.DEFAULT_URL, help="Triton gRPC host:port (default: %(default)s)")
+    parser.add_argument("--model", default=contract.ENSEMBLE)
+    parser.add_argument("--batches", default="1,32", help="comments per request (default: %(default)s)")
+    parser.add_argument("--concurrency", default="1,2,4,8,16,32", help="levels of the sweep (default: %(default)s)")
+    parser.add_argument("--compare-at", type=int, default=8, help="concurrency where locust runs too")
+    parser.add_argument("--comments", type=int, default=1000, help="distinct real comments in the input data")
+    parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
+    parser.add_argument("--stability", type=int, default=25,
+                        help="%% spread of throughput and latency across 3 windows that counts as stable")
+    parser.add_argument("--locust-seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "capacity")
+    args = parser.parse_args()
+    work = args.out / "perf_analyzer"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    data = write_input_data(traffic_comments(args.comments), work / "input_data.json")
+    rows = []
+    for batch in (int(b) for b in args.batches.split(",")):
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            rows.append(run_perf(args.url, args.model, data, batch, concurrency, work / f"b{batch}_c{concurrency}.csv",
+                                 args.window_s, args.stability))
+            print(f"perf_analyzer batch {batch} concurrency {concurrency}: {rows[-1]['texts_per_s']:.0f} texts/s",
+                  flush=True)
+    locust = run_locust(args, args.compare_at, work / f"locust_c{args.compare_at}")
+    text = summary(rows, locust, args.compare_at)
+    print("\n" + text)
+    columns = ["batch", "texts_per_s", "requests_per_s"] + [k for k in rows[0] if k not in ("batch", "texts_per_s",
+                                                                                            "requests_per_s")]
+    with (args.out / "perf_analyzer.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    (args.out / "perf_analyzer.md").write_text(text)
+    (args.out / "perf_analyzer.json").write_text(json.dumps({"sweep": rows, "locust": locust}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""perf_analyzer (Triton's own load tester) runs against the served ensemble with real comments as input data."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtest"))
+
+import perf  # noqa: E402
+from kotox_build.data import traffic_comments  # noqa: E402
+
+
+def test_input_data_holds_one_real_comment_per_entry(tmp_path):
+    comments = traffic_comments(5)
+    data = json.loads(perf.write_input_data(comments, tmp_path / "in.json").read_text(encoding="utf-8"))["data"]
+    assert [entry["TEXT"]["content"] for entry in data] == [[c] for c in comments]
+    assert all(entry["TEXT"]["shape"] == [1] for entry in data)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("batch", [1, 4])
+def test_perf_analyzer_measures_the_served_ensemble(server, tiny_spec, tmp_path, batch):
+    data = perf.write_input_data(traffic_comments(50), tmp_path / "in.json")
+    row = perf.run_perf(server.ports.grpc_url, tiny_spec.name, data, batch, 2, tmp_path / "out.csv",
+                        window_s=1.0, stability=100)
+    assert row["texts_per_s"] > 0 and row["requests_per_s"] == pytest.approx(row["texts_per_s"] / batch)
+    assert int(row["Concurrency"]) == 2 and float(row["p50 latency"]) > 0
