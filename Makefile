@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup perf-tools demo test serve build capacity benchmark overhead quantization fp16 gpu-repository perf
+.PHONY: setup perf-tools demo test serve build capacity benchmark overhead quantization fp16 gpu-repository perf feed gpu-bench
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,11 @@ gpu-repository: setup
 URL ?= 127.0.0.1:8001
 perf: perf-tools
 	$(PY) loadtest/perf.py --url $(URL)
+
+# The CPU side that feeds a GPU (real tokenizer and fusion, constant members), measured with perf_analyzer.
+feed: perf-tools
+	$(PY) loadtest/feed.py
+
+# On a GPU machine with Docker: shape-only KcELECTRA-base GPU repository, the container, benchmark + perf_analyzer.
+gpu-bench: perf-tools
+	$(PY) loadtest/gpu_bench.py --precision $(PRECISION)

@@ -1,6 +1,7 @@
 """perf_analyzer (Triton's own load tester) runs against the served ensemble with real comments as input data."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtest"))
 
+import gpu_bench  # noqa: E402
 import perf  # noqa: E402
 from kotox_build.data import traffic_comments  # noqa: E402
 
@@ -27,3 +29,9 @@ def test_perf_analyzer_measures_the_served_ensemble(server, tiny_spec, tmp_path,
                         window_s=1.0, stability=100)
     assert row["texts_per_s"] > 0 and row["requests_per_s"] == pytest.approx(row["texts_per_s"] / batch)
     assert int(row["Concurrency"]) == 2 and float(row["p50 latency"]) > 0
+
+
+@pytest.mark.skipif(shutil.which("docker") and shutil.which("nvidia-smi"), reason="a GPU machine: it would run")
+def test_gpu_bench_refuses_clearly_where_there_is_no_gpu_or_docker():
+    with pytest.raises(SystemExit, match="needs a GPU machine with Docker"):
+        gpu_bench.require_gpu_machine()
