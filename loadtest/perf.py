@@ -43,7 +43,7 @@ def perf_env() -> dict[str, str]:
 
 
 def write_input_data(comments: list[str], path: Path) -> Path:
-    """perf_analyzer's JSON input: one comment per entry (a batch takes consecutive entries)."""
+    """perf_analyzer's JSON input: one comment per entry; batched requests draw their rows from these entries."""
     data = [{contract.INPUT_TEXT: {"content": [text], "shape": [1]}} for text in comments]
     path.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
     return path
@@ -57,6 +57,8 @@ def run_perf(url: str, model: str, data: Path, batch: int, concurrency: int, csv
            "--measurement-interval", str(int(window_s * 1000)), "--stability-percentage", str(stability),
            "--max-trials", "10", "-f", str(csv_path)]
     run = subprocess.run(cmd, env=perf_env(), capture_output=True, text=True)
+    if run.returncode != 0 and "stable measurement" in run.stdout + run.stderr:
+        return {"batch": batch, "Concurrency": str(concurrency), "unstable": True}
     if run.returncode != 0:
         raise SystemExit(f"perf_analyzer failed (batch {batch}, concurrency {concurrency}):\n{run.stdout}{run.stderr}")
     with csv_path.open() as f:
@@ -79,9 +81,14 @@ def summary(rows: list[dict], locust: dict, concurrency: int) -> str:
     """Markdown: the sweep, then perf_analyzer against locust at one concurrency."""
     lines = ["| comments per request | concurrency | texts/s | requests/s | p50 ms | p99 ms |",
              "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['batch']} | {r['Concurrency']} | {r['texts_per_s']:.0f} | {r['requests_per_s']:.0f} | "
+    lines += [f"| {r['batch']} | {r['Concurrency']} | unstable: throughput or latency moved more than --stability "
+              f"between windows | | | |" if r.get("unstable") else
+              f"| {r['batch']} | {r['Concurrency']} | {r['texts_per_s']:.0f} | {r['requests_per_s']:.0f} | "
               f"{float(r['p50 latency']) / 1000:.2f} | {float(r['p99 latency']) / 1000:.2f} |" for r in rows]
     perf = next(r for r in rows if r["batch"] == 1 and int(r["Concurrency"]) == concurrency)
+    if perf.get("unstable"):
+        return "\n".join(lines + ["", f"No comparison with locust: perf_analyzer found no stable measurement at "
+                                       f"concurrency {concurrency}."]) + "\n"
     diff = locust["texts_per_s"] / perf["texts_per_s"] - 1
     verdict = "agree" if abs(diff) <= AGREEMENT else "DISAGREE"
     lines += ["", f"At concurrency {concurrency}, one comment per request: perf_analyzer {perf['texts_per_s']:.0f} "
@@ -98,7 +105,10 @@ def main() -> None:
     parser.add_argument("--url", default=contract.DEFAULT_URL, help="Triton gRPC host:port (default: %(default)s)")
     parser.add_argument("--model", default=contract.ENSEMBLE)
     parser.add_argument("--batches", default="1,32", help="comments per request (default: %(default)s)")
-    parser.add_argument("--concurrency", default="1,2,4,8,16,32", help="levels of the sweep (default: %(default)s)")
+    parser.add_argument("--concurrency", default="1,2,4,8,16,32",
+                        help="levels of the single-comment sweep (default: %(default)s)")
+    parser.add_argument("--batched-concurrency", default="1,2,4,8",
+                        help="levels for batched requests, each already many comments (default: %(default)s)")
     parser.add_argument("--compare-at", type=int, default=8, help="concurrency where locust runs too")
     parser.add_argument("--comments", type=int, default=1000, help="distinct real comments in the input data")
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
@@ -113,16 +123,17 @@ def main() -> None:
     data = write_input_data(traffic_comments(args.comments), work / "input_data.json")
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
-        for concurrency in (int(c) for c in args.concurrency.split(",")):
+        levels = args.concurrency if batch == 1 else args.batched_concurrency
+        for concurrency in (int(c) for c in levels.split(",")):
             rows.append(run_perf(args.url, args.model, data, batch, concurrency, work / f"b{batch}_c{concurrency}.csv",
                                  args.window_s, args.stability))
-            print(f"perf_analyzer batch {batch} concurrency {concurrency}: {rows[-1]['texts_per_s']:.0f} texts/s",
+            print(f"perf_analyzer batch {batch} concurrency {concurrency}: "
+                  f"{'unstable' if rows[-1].get('unstable') else format(rows[-1]['texts_per_s'], '.0f') + ' texts/s'}",
                   flush=True)
     locust = run_locust(args, args.compare_at, work / f"locust_c{args.compare_at}")
     text = summary(rows, locust, args.compare_at)
     print("\n" + text)
-    columns = ["batch", "texts_per_s", "requests_per_s"] + [k for k in rows[0] if k not in ("batch", "texts_per_s",
-                                                                                            "requests_per_s")]
+    columns = list(dict.fromkeys(["batch", "texts_per_s", "requests_per_s", "unstable"] + [k for r in rows for k in r]))
     with (args.out / "perf_analyzer.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
