@@ -10,9 +10,11 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kotox_build.data import PROJECT_ROOT, traffic_comments
@@ -20,6 +22,12 @@ from kotox_client import contract
 
 HERE = Path(__file__).resolve().parent
 AGREEMENT = 0.15  # largest relative texts/s difference between the two tools still called agreement
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children so far: the load generators it ran."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def perf_analyzer() -> Path:
@@ -56,7 +64,9 @@ def run_perf(url: str, model: str, data: Path, batch: int, concurrency: int, csv
            "-b", str(batch), "--concurrency-range", f"{concurrency}:{concurrency}",
            "--measurement-interval", str(int(window_s * 1000)), "--stability-percentage", str(stability),
            "--max-trials", "10", "-f", str(csv_path)]
+    cpu, start = children_cpu_s(), time.monotonic()
     run = subprocess.run(cmd, env=perf_env(), capture_output=True, text=True)
+    cpu, wall = children_cpu_s() - cpu, time.monotonic() - start
     if run.returncode != 0 and "stable measurement" in run.stdout + run.stderr:
         return {"batch": batch, "Concurrency": str(concurrency), "unstable": True}
     if run.returncode != 0:
@@ -64,17 +74,20 @@ def run_perf(url: str, model: str, data: Path, batch: int, concurrency: int, csv
     with csv_path.open() as f:
         row = next(csv.DictReader(f))
     return {"batch": batch, "texts_per_s": float(row["Inferences/Second"]),
-            "requests_per_s": float(row["Inferences/Second"]) / batch, **row}
+            "requests_per_s": float(row["Inferences/Second"]) / batch, "load_generator_cpu_s": cpu, "wall_s": wall, **row}
 
 
 def run_locust(args: argparse.Namespace, concurrency: int, out: Path) -> dict:
     """locust (loadtest/capacity.py) with `concurrency` users, one comment per request, on the same server."""
     cmd = [sys.executable, str(HERE / "capacity.py"), "--url", args.url, "--model", args.model,
            "--stages", str(concurrency), "--stage-seconds", str(args.locust_seconds), "--out", str(out)]
+    cpu = children_cpu_s()
     run = subprocess.run(cmd, capture_output=True, text=True)
+    cpu = children_cpu_s() - cpu
     if run.returncode != 0:
         raise SystemExit(f"locust run failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-    return json.loads((out / "summary.json").read_text())["stages"][0]
+    stage = json.loads((out / "summary.json").read_text())["stages"][0]
+    return {**stage, "load_generator_cpu_s": cpu, "seconds": args.locust_seconds}
 
 
 def summary(rows: list[dict], locust: dict, concurrency: int) -> str:
@@ -94,8 +107,10 @@ def summary(rows: list[dict], locust: dict, concurrency: int) -> str:
     lines += ["", f"At concurrency {concurrency}, one comment per request: perf_analyzer {perf['texts_per_s']:.0f} "
               f"texts/s (p50 {float(perf['p50 latency']) / 1000:.2f} ms), locust {locust['texts_per_s']:.0f} texts/s "
               f"(p50 {locust['p50_ms']:.2f} ms): {diff:+.0%}, the tools {verdict} within {AGREEMENT:.0%}.",
-              "Both run on this machine beside the server: a load generator's own CPU is CPU the server does not get "
-              "(perf_analyzer is C++; locust is Python with gevent, so it takes more of it)."]
+              f"Load generator CPU while it ran: locust {locust['load_generator_cpu_s'] / locust['seconds']:.2f} cores, "
+              f"perf_analyzer {perf['load_generator_cpu_s'] / perf['wall_s']:.2f} cores (over all its windows). "
+              f"Both run on this machine beside the server ({os.cpu_count()} cores): CPU a load generator takes is CPU "
+              "the server does not get, so where the server is CPU-bound the lighter tool measures more."]
     return "\n".join(lines) + "\n"
 
 
