@@ -1,5 +1,5 @@
 """CLI: python -m kotox_build [--spec kotox.toml] [--out model_repository] [--runtime auto|onnxruntime|python]
-[--device cpu|gpu] [--precision ...] [--tokenizer-instances N]."""
+[--device cpu|gpu] [--precision ...] [--cpu-instances N]."""
 
 from __future__ import annotations
 
@@ -28,13 +28,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="cpu: fp32 (default, parity-checked) or int8 (dynamic quantisation of the fp32 export); "
                              "gpu: fp16 (default, TensorRT FP16) or fp32 (exact)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per member")
-    parser.add_argument("--tokenizer-instances", type=int, default=None,
-                        help="tokenizer processes (default: 1 on cpu; on gpu one per core of this machine but one)")
+    parser.add_argument("--cpu-instances", type=int, default=None,
+                        help="processes each for the tokenizer and fusion (default: 1 on cpu; on gpu one per 4 cores "
+                             "of the machine that builds, so build on the GPU node or set it)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision, args.device,
-              args.tokenizer_instances)
+              args.cpu_instances)
     except (SpecError, BuildError, ParityError) as err:
         print(f"kotox build failed: {err}", file=sys.stderr)
         return 1

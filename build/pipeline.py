@@ -88,7 +88,7 @@ def gpu_choices(runtime: str, precision: str | None) -> tuple[str, str]:
 
 
 def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str | None = None,
-          device: str = "cpu", tokenizer_instances: int | None = None) -> Path:
+          device: str = "cpu", cpu_instances: int | None = None) -> Path:
     """Write the model repository for `spec` into `out`; returns `out`."""
     if device not in repository.DEVICES:
         raise BuildError(f"unknown device {device!r}; choose one of {repository.DEVICES}")
@@ -102,17 +102,19 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     precision = precision or "fp32"
     if precision not in export.PRECISIONS:
         raise BuildError(f"unknown precision {precision!r}; choose one of {export.PRECISIONS}")
-    if tokenizer_instances is not None and tokenizer_instances < 1:
-        raise BuildError(f"tokenizer instances must be at least 1, got {tokenizer_instances}")
-    instances = tokenizer_instances or (repository.gpu_tokenizer_instances(os.cpu_count() or 1) if device == "gpu" else 1)
+    if cpu_instances is not None and cpu_instances < 1:
+        raise BuildError(f"CPU instances (tokenizer, fusion) must be at least 1, got {cpu_instances}")
+    instances = cpu_instances or (repository.gpu_cpu_instances(os.cpu_count() or 1) if device == "gpu" else 1)
     what = f"TensorRT {gpu_precision}" if device == "gpu" else precision
     print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime} on {device}, {what}; "
-          f"{instances} tokenizer instance(s))", flush=True)
+          f"{instances} tokenizer and fusion instance(s))", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
     train_members(spec)
     tokenizer = shared_tokenizer(spec)
     tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime, instances)
+    if device == "gpu":
+        repository.tokenizer_for_gpu(tok_config)
     tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
     tokenizer.save_pretrained(tok_dir)
 
@@ -125,7 +127,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
             (version_dir.parent / repository.TRT_CACHE).mkdir(exist_ok=True)  # TensorRT writes engines here
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]")
 
-    repository.write_model(out, repository.fusion_config(spec), "fusion.py")
+    repository.write_model(out, repository.fusion_config(spec, instances), "fusion.py")
     repository.write_model(out, repository.ensemble_config(spec))
     repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)

@@ -31,7 +31,7 @@ from perf import run_perf, write_input_data
 PORTS = Ports(http=28440, grpc=28441, metrics=28442)
 # name: (tokenizer instances, tokenizer max_queue_delay_microseconds)
 VARIANTS = {"1 tokenizer": (1, 0), "2 tokenizers": (2, 0), "4 tokenizers": (4, 0),
-            "2 tokenizers, 200 us delay": (2, 200)}
+            "1 tokenizer + 200 us delay": (1, 200)}
 LOADS = {"c=1, 1 comment": (1, 1), "c=32, 1 comment": (1, 32), "c=4, 32 comments": (32, 4)}
 
 
@@ -107,7 +107,7 @@ def main() -> None:
     """Measure each variant; write reports/feed/feed.{md,json}."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -118,7 +118,7 @@ def main() -> None:
     data = write_input_data(traffic_comments(1000), args.out / "input_data.json")
     cores = os.cpu_count() or 1
     results = {}
-    for name in args.variants.split(","):
+    for name in args.variants.split(";"):
         repository = trivial_members(base, [m.name for m in spec.members], bench / "feed")
         set_tokenizer(repository, *VARIANTS[name])
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)

@@ -22,7 +22,7 @@ def read(repo, name: str) -> mc.ModelConfig:
 
 @pytest.fixture(scope="module")
 def gpu_repository(tiny_spec, tmp_path_factory):
-    return build(tiny_spec, tmp_path_factory.mktemp("gpu") / "repo", device="gpu", tokenizer_instances=INSTANCES)
+    return build(tiny_spec, tmp_path_factory.mktemp("gpu") / "repo", device="gpu", cpu_instances=INSTANCES)
 
 
 def trt(config: mc.ModelConfig) -> dict[str, str]:
@@ -58,11 +58,13 @@ def test_gpu_members_wait_briefly_for_preferred_batches(gpu_repository, tiny_spe
     assert 0 < batching.max_queue_delay_microseconds <= 1000
 
 
-def test_tokenizer_pads_to_buckets_in_several_cpu_processes_and_fusion_stays_on_cpu(gpu_repository):
+def test_tokenizer_pads_to_buckets_and_tokenizer_and_fusion_run_in_several_cpu_processes(gpu_repository):
     tokenizer = read(gpu_repository, TOKENIZER_MODEL)
-    assert [(g.kind, g.count) for g in tokenizer.instance_group] == [(mc.ModelInstanceGroup.KIND_CPU, INSTANCES)]
     assert tokenizer.parameters["pad_widths"].string_value != "[]"
-    assert [g.kind for g in read(gpu_repository, FUSION_MODEL).instance_group] == [mc.ModelInstanceGroup.KIND_CPU]
+    assert tokenizer.dynamic_batching.max_queue_delay_microseconds == repository.TOKENIZER_QUEUE_DELAY_US > 0
+    for name in (TOKENIZER_MODEL, FUSION_MODEL):
+        groups = [(g.kind, g.count) for g in read(gpu_repository, name).instance_group]
+        assert groups == [(mc.ModelInstanceGroup.KIND_CPU, INSTANCES)], name
 
 
 def test_fp32_is_the_exact_variant(tiny_spec):
@@ -70,14 +72,14 @@ def test_fp32_is_the_exact_variant(tiny_spec):
     assert trt(parse(repository.render(config)))["precision_mode"] == "FP32"
 
 
-def test_default_tokenizer_instances_follow_the_node_cores():
-    assert [repository.gpu_tokenizer_instances(n) for n in (1, 2, 8)] == [1, 1, 7]
+def test_default_cpu_instances_follow_the_node_cores():
+    assert [repository.gpu_cpu_instances(n) for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"precision": "int8"}, "int8 is the CPU build"),
     ({"runtime": "python"}, "CPU-only"),
-    ({"tokenizer_instances": 0}, "at least 1"),
+    ({"cpu_instances": 0}, "at least 1"),
 ])
 def test_bad_gpu_choices_are_refused_by_name(tiny_spec, tmp_path, kwargs, message):
     with pytest.raises(BuildError, match=message):

@@ -35,3 +35,25 @@ def test_perf_analyzer_measures_the_served_ensemble(server, tiny_spec, tmp_path,
 def test_gpu_bench_refuses_clearly_where_there_is_no_gpu_or_docker():
     with pytest.raises(SystemExit, match="needs a GPU machine with Docker"):
         gpu_bench.require_gpu_machine()
+
+
+def test_feed_variant_swaps_members_for_constants_and_rewrites_the_tokenizer(tiny_repository, tiny_spec, tmp_path):
+    import feed
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    members = [m.name for m in tiny_spec.members]
+    repo = feed.trivial_members(tiny_repository, members, tmp_path / "feed")
+    feed.set_tokenizer(repo, 3, 200)
+    config = text_format.Parse((repo / "tokenizer" / "config.pbtxt").read_text(), mc.ModelConfig())
+    assert config.instance_group[0].count == 3 and config.dynamic_batching.max_queue_delay_microseconds == 200
+    for name in members:
+        assert (repo / name / "1" / "model.py").read_bytes() == feed.TRIVIAL_MODEL.read_bytes()
+    assert (repo / "tokenizer" / "1" / "model.py").read_bytes() != feed.TRIVIAL_MODEL.read_bytes()
+
+
+def test_gpu_node_feed_leaves_out_python_members_and_the_load_generator():
+    import feed
+
+    cpu_us = {"tritonserver": 100.0, "tokenizer": 150.0, "fusion": 250.0, "phase2": 1000.0, "perf_analyzer": 50.0}
+    assert feed.gpu_node_feed(cpu_us, ["phase2"]) == pytest.approx(2000.0)
