@@ -21,6 +21,7 @@ from pathlib import Path
 from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
+from kotox_build.repository import SERVED_AT
 from kotox_client import contract
 from grpc_load import run_grpc  # siblings in loadtest/, on sys.path when this file runs as a script
 
@@ -43,7 +44,7 @@ def start_container(image: str, repository: Path) -> str:
                    cwd=PROJECT_ROOT, check=True)
     ports = f"{contract.DEFAULT_HTTP_PORT}-{contract.DEFAULT_METRICS_PORT}"
     run = subprocess.run(["docker", "run", "-d", "--rm", "--gpus", "all", "--shm-size=1g", "-p", f"{ports}:{ports}",
-                          "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{repository.resolve()}:/models", image],
+                          "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{repository.resolve()}:{SERVED_AT}", image],
                          check=True, capture_output=True, text=True)
     return run.stdout.strip()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from kotox_build.repository import SERVED_AT
 from kotox_client import contract
 from kotox_server.triton import Ports, TritonServer
 
@@ -73,6 +74,7 @@ def _dockerignore_allows(path: str) -> bool:
 def test_copied_sources_exist_and_pass_the_dockerignore():
     sources = [a.split()[-2] for a in args_of("COPY")]
     assert sources
+    assert [a.split()[-1] for a in args_of("COPY") if "model_repository_gpu" in a] == [SERVED_AT]
     for src in sources:
         if src == "model_repository_gpu":  # built by `make gpu-repository`, never committed
             assert "--out model_repository_gpu" in (ROOT / "Makefile").read_text()
@@ -110,7 +112,7 @@ def test_entrypoint_is_the_kotox_launcher_and_it_accepts_every_option(tmp_path):
     argv = entrypoint()
     assert argv[:3] == ["python3", "-m", "kotox_server"]
     options = argv[3:]
-    assert options[options.index("--repository") + 1] == "/models"
+    assert options[options.index("--repository") + 1] == SERVED_AT  # where GPU configs put TensorRT's cache
     missing = tmp_path / "models"
     options[options.index("--repository") + 1] = str(missing)
     run = subprocess.run([sys.executable, "-m", "kotox_server", *options], capture_output=True, text=True, timeout=60)
