@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -90,27 +91,44 @@ def run_locust(args: argparse.Namespace, concurrency: int, out: Path) -> dict:
     return {**stage, "load_generator_cpu_s": cpu, "seconds": args.locust_seconds}
 
 
-def summary(rows: list[dict], locust: dict, concurrency: int) -> str:
-    """Markdown: the sweep, then perf_analyzer against locust at one concurrency."""
+def compare(args: argparse.Namespace, data: Path, work: Path) -> list[tuple[dict, dict]]:
+    """perf_analyzer and locust at `--compare-at` users, one comment per request, alternating for `--compare-rounds`
+    so that load from elsewhere on the machine falls on both alike."""
+    pairs = []
+    for r in range(args.compare_rounds):
+        perf = run_perf(args.url, args.model, data, 1, args.compare_at, work / f"compare_{r}.csv", args.window_s,
+                        args.stability)
+        if perf.get("unstable"):  # take the mean over its windows, however much they moved
+            perf = run_perf(args.url, args.model, data, 1, args.compare_at, work / f"compare_{r}.csv", args.window_s,
+                            100)
+        pairs.append((perf, run_locust(args, args.compare_at, work / f"locust_c{args.compare_at}_{r}")))
+        print(f"compare round {r + 1}: perf_analyzer {pairs[-1][0]['texts_per_s']:.0f} texts/s, "
+              f"locust {pairs[-1][1]['texts_per_s']:.0f}", flush=True)
+    return pairs
+
+
+def summary(rows: list[dict], pairs: list[tuple[dict, dict]], concurrency: int) -> str:
+    """Markdown: the sweep, then perf_analyzer against locust at one concurrency (medians of the rounds)."""
     lines = ["| comments per request | concurrency | texts/s | requests/s | p50 ms | p99 ms |",
              "|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['batch']} | {r['Concurrency']} | unstable: throughput or latency moved more than --stability "
               f"between windows | | | |" if r.get("unstable") else
               f"| {r['batch']} | {r['Concurrency']} | {r['texts_per_s']:.0f} | {r['requests_per_s']:.0f} | "
               f"{float(r['p50 latency']) / 1000:.2f} | {float(r['p99 latency']) / 1000:.2f} |" for r in rows]
-    perf = next(r for r in rows if r["batch"] == 1 and int(r["Concurrency"]) == concurrency)
-    if perf.get("unstable"):
-        return "\n".join(lines + ["", f"No comparison with locust: perf_analyzer found no stable measurement at "
-                                       f"concurrency {concurrency}."]) + "\n"
-    diff = locust["texts_per_s"] / perf["texts_per_s"] - 1
+    perf_tps = statistics.median(p["texts_per_s"] for p, _ in pairs)
+    locust_tps = statistics.median(loc["texts_per_s"] for _, loc in pairs)
+    diff = locust_tps / perf_tps - 1
     verdict = "agree" if abs(diff) <= AGREEMENT else "DISAGREE"
-    lines += ["", f"At concurrency {concurrency}, one comment per request: perf_analyzer {perf['texts_per_s']:.0f} "
-              f"texts/s (p50 {float(perf['p50 latency']) / 1000:.2f} ms), locust {locust['texts_per_s']:.0f} texts/s "
-              f"(p50 {locust['p50_ms']:.2f} ms): {diff:+.0%}, the tools {verdict} within {AGREEMENT:.0%}.",
-              f"Load generator CPU while it ran: locust {locust['load_generator_cpu_s'] / locust['seconds']:.2f} cores, "
-              f"perf_analyzer {perf['load_generator_cpu_s'] / perf['wall_s']:.2f} cores (over all its windows). "
-              f"Both run on this machine beside the server ({os.cpu_count()} cores): CPU a load generator takes is CPU "
-              "the server does not get, so where the server is CPU-bound the lighter tool measures more."]
+    perf_cores = statistics.median(p["load_generator_cpu_s"] / p["wall_s"] for p, _ in pairs)
+    locust_cores = statistics.median(loc["load_generator_cpu_s"] / loc["seconds"] for _, loc in pairs)
+    lines += ["", f"At concurrency {concurrency}, one comment per request, {len(pairs)} alternating rounds "
+              f"(perf_analyzer, locust, ...): perf_analyzer " + ", ".join(f"{p['texts_per_s']:.0f}" for p, _ in pairs)
+              + " texts/s, locust " + ", ".join(f"{loc['texts_per_s']:.0f}" for _, loc in pairs)
+              + f"; medians {perf_tps:.0f} vs {locust_tps:.0f}: {diff:+.0%}, the tools {verdict} within {AGREEMENT:.0%}.",
+              f"Load generator CPU while it ran (median): locust {locust_cores:.2f} cores, perf_analyzer "
+              f"{perf_cores:.2f} cores. Both run on this machine beside the server ({os.cpu_count()} cores): CPU a load "
+              "generator takes is CPU the server does not get, so where the server is CPU-bound the lighter tool "
+              "measures more."]
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +143,7 @@ def main() -> None:
     parser.add_argument("--batched-concurrency", default="1,2,4,8",
                         help="levels for batched requests, each already many comments (default: %(default)s)")
     parser.add_argument("--compare-at", type=int, default=8, help="concurrency where locust runs too")
+    parser.add_argument("--compare-rounds", type=int, default=3, help="alternating perf_analyzer/locust rounds")
     parser.add_argument("--comments", type=int, default=1000, help="distinct real comments in the input data")
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
     parser.add_argument("--stability", type=int, default=25,
@@ -145,8 +164,8 @@ def main() -> None:
             print(f"perf_analyzer batch {batch} concurrency {concurrency}: "
                   f"{'unstable' if rows[-1].get('unstable') else format(rows[-1]['texts_per_s'], '.0f') + ' texts/s'}",
                   flush=True)
-    locust = run_locust(args, args.compare_at, work / f"locust_c{args.compare_at}")
-    text = summary(rows, locust, args.compare_at)
+    pairs = compare(args, data, work)
+    text = summary(rows, pairs, args.compare_at)
     print("\n" + text)
     columns = list(dict.fromkeys(["batch", "texts_per_s", "requests_per_s", "unstable"] + [k for r in rows for k in r]))
     with (args.out / "perf_analyzer.csv").open("w", newline="") as f:
@@ -154,7 +173,8 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     (args.out / "perf_analyzer.md").write_text(text)
-    (args.out / "perf_analyzer.json").write_text(json.dumps({"sweep": rows, "locust": locust}, indent=1))
+    comparison = [{"perf_analyzer": p, "locust": loc} for p, loc in pairs]
+    (args.out / "perf_analyzer.json").write_text(json.dumps({"sweep": rows, "comparison": comparison}, indent=1))
 
 
 if __name__ == "__main__":
