@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from kotox_build.export import ONNX_INPUTS, ONNX_OUTPUT
-from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Spec
+from kotox_build.spec import FUSION_MODEL, FUSION_PARAM, TOKENIZER_MODEL, Spec
 from kotox_client import contract
 
 PYTHON_MODELS = Path(__file__).resolve().parent / "python_models"
@@ -79,14 +79,18 @@ def member_config(spec: Spec, name: str, runtime: str, threads: int) -> mc.Model
     return _python_cpu(config)
 
 
-def fusion_config(spec: Spec) -> mc.ModelConfig:
-    """Python-backend fusion: members' logits in, label / fused probability / member probabilities out."""
+def fusion_config(spec: Spec, stacked: dict[str, object] | None = None) -> mc.ModelConfig:
+    """Python-backend fusion: members' logits in, label / fused probability / member probabilities out.
+
+    `stacked` holds the fitted combiner (`coefficients`, `intercept`) when the spec's fusion is `stacked`."""
     names = [m.name for m in spec.members]
     config = _batched(FUSION_MODEL, spec,
                       input=[_tensor(mc.ModelInput, f"{n}_logits", mc.TYPE_FP32, [2]) for n in names],
                       output=_ensemble_outputs(len(names)))
     _params(config, {"members": names, "weights": spec.weights, "labels": list(spec.labels),
-                     "threshold": repr(spec.threshold)})
+                     "threshold": repr(spec.threshold), FUSION_PARAM: spec.fusion})
+    if spec.fusion == "stacked":
+        _params(config, {"coefficients": stacked["coefficients"], "intercept": repr(stacked["intercept"])})
     return _python_cpu(config)
 
 
@@ -102,7 +106,7 @@ def ensemble_config(spec: Spec) -> mc.ModelConfig:
     config = mc.ModelConfig(name=spec.name, platform="ensemble", max_batch_size=spec.max_batch_size,
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(len(names)))
-    _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels)})
+    _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion})
     config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
     steps = config.ensemble_scheduling.step
     tokens = {n: f"_{n}" for n in ONNX_INPUTS}
