@@ -70,7 +70,9 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
         "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
         "stacked": {"combiner": COMBINER, "coefficients": dict(zip([m.name for m in spec.members], coefficients)),
                     "intercept": intercept, "fitted_on": f"{len(fusion_texts)} held-out labelled rows no member "
-                                                         "trained on (kotox_build.data.fusion_rows)"},
+                                                         "trained on (kotox_build.data.fusion_rows)",
+                    "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
+                            "own coefficients are in its fusion model's config parameters"},
         "baseline": BASELINE,
         "baseline_trained_on": f"{len(train_texts)} rows (BEEP! train + K-MHaS valid without the evaluation slice "
                                "and the fusion rows), as the members",
