@@ -1,4 +1,5 @@
-"""Test and benchmark checkpoints: `tiny` ELECTRA members for tests, `shape-only` KcELECTRA-base for speed work."""
+"""Test and benchmark checkpoints: `tiny` ELECTRA members for tests, `shape-only` KcELECTRA-base for speed work;
+members whose spec recipe says `head = "cnn"` get the Phase 5 CNN head over the same encoder."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import torch
 from transformers import ElectraConfig, ElectraForSequenceClassification, ElectraTokenizerFast
 
+from kotox_build.cnn_head import KotoxCnnConfig, KotoxCnnForSequenceClassification
 from kotox_build.data import data_dir, unlabeled_comments
-from kotox_build.spec import Spec, load_spec, with_checkpoints
+from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec, with_checkpoints
 from kotox_build.wordpiece import train_wordpiece
 
 
@@ -19,27 +21,32 @@ KCELECTRA_BASE = dict(vocab_size=54343, embedding_size=768, hidden_size=768, num
                       num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
 TINY = dict(vocab_size=2000, embedding_size=64, hidden_size=64, num_hidden_layers=2,
             num_attention_heads=2, intermediate_size=128, max_position_embeddings=512)
-TINY_SEEDS = {"phase2": 2, "phase4": 4}
+TINY_SEEDS = {"phase2": 2, "phase4": 4, "phase5": 5}
 
 
 def _save_member(out: Path, tokenizer: ElectraTokenizerFast, shape: dict, seed: int, note: str,
-                 initializer_range: float, labels: tuple[str, str]) -> None:
+                 initializer_range: float, labels: tuple[str, str], head: str) -> None:
     torch.manual_seed(seed)
-    config = ElectraConfig(**shape, num_labels=2, id2label=dict(enumerate(labels)),
-                           label2id={label: i for i, label in enumerate(labels)},
-                           initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id)
+    names = dict(num_labels=2, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    config = ElectraConfig(**shape, **names, initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id)
+    if head == "cnn":
+        config = KotoxCnnConfig(config, **names)
     config.kotox_note = note
-    ElectraForSequenceClassification(config).save_pretrained(out)
+    model_class = KotoxCnnForSequenceClassification if head == "cnn" else ElectraForSequenceClassification
+    model_class(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 
-def make_checkpoints(kind: str, out_dir: Path, data: Path | None = None) -> list[Path]:
-    """Write `phase2` and `phase4` checkpoints of `kind` (`tiny` or `shape-only`) under `out_dir`; skip existing ones."""
+def make_checkpoints(kind: str, out_dir: Path, data: Path | None = None,
+                     heads: dict[str, str] | None = None) -> list[Path]:
+    """Write checkpoints of `kind` (`tiny` or `shape-only`) named by `heads` (name -> head; default `phase2` and
+    `phase4`, linear) under `out_dir`; skip existing ones."""
     shape, init_range, note = {
         "tiny": (TINY, 0.5, "tiny random-weight ELECTRA for tests; not a classifier"),
         "shape-only": (KCELECTRA_BASE, 0.02, "untrained: KcELECTRA-base-v2022 shape with random weights, for speed work"),
     }[kind]
-    outs = [out_dir / name for name in TINY_SEEDS]
+    heads = heads or {"phase2": "linear", "phase4": "linear"}
+    outs = [out_dir / name for name in heads]
     missing = [o for o in outs if not (o / "config.json").exists()]
     if not missing:
         return outs
@@ -48,13 +55,16 @@ def make_checkpoints(kind: str, out_dir: Path, data: Path | None = None) -> list
     labels = load_spec().labels
     for out in missing:
         print(f"kotox: writing {kind} checkpoint {out}", flush=True)
-        _save_member(out, tokenizer, shape, TINY_SEEDS[out.name], note, init_range, labels)
+        _save_member(out, tokenizer, shape, TINY_SEEDS[out.name], note, init_range, labels, heads[out.name])
     return outs
 
 
-def checkpoint_spec(kind: str, out_dir: Path) -> Spec:
-    """The default spec (weights, threshold, labels, max tokens) served over `kind` checkpoints made in `out_dir`."""
-    return with_checkpoints(load_spec(), {p.name: p for p in make_checkpoints(kind, out_dir)})
+def checkpoint_spec(kind: str, out_dir: Path, spec_path: Path = DEFAULT_SPEC) -> Spec:
+    """A spec (default: `kotox.toml`; weights, fusion, threshold, labels, max tokens) served over `kind` checkpoints
+    made in `out_dir`, each with the head its recipe names."""
+    spec = load_spec(spec_path)
+    heads = {m.name: m.train.head if m.train else "linear" for m in spec.members}
+    return with_checkpoints(spec, {p.name: p for p in make_checkpoints(kind, out_dir, heads=heads)})
 
 
 def main(argv: list[str] | None = None) -> None:

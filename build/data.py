@@ -11,6 +11,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "KOTOX_DATA"
 DATA_FILES = ("beep/train.tsv", "kmhas/valid.txt", "beep/unlabeled_comments.txt")  # what demo members learn from
+KMHAS_HELDOUT = (0.1, 12)  # share of K-MHaS valid held out of all training for evaluation, stratified; seed
+FUSION_HOLDOUT = (0.06, 6)  # share of the remaining labelled rows kept from the members to fit stacked fusion; seed
 
 
 def data_dir() -> Path:
@@ -38,6 +40,36 @@ def kmhas_valid(data: Path | None = None) -> list[tuple[str, int]]:
     return [(r["document"], int(r["label"].strip() != "8")) for r in rows]
 
 
+def stratified_split(rows: list[tuple[str, int]], share: float, seed: int
+                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(kept, held): `share` of each label's rows held out at random (fixed `seed`), both in the original order."""
+    rng, held = random.Random(seed), set()
+    for label in sorted({y for _, y in rows}):
+        indices = [i for i, (_, y) in enumerate(rows) if y == label]
+        held.update(rng.sample(indices, round(share * len(indices))))
+    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
+
+
+def kmhas_heldout(data: Path | None = None) -> list[tuple[str, int]]:
+    """The K-MHaS evaluation slice: a stratified `KMHAS_HELDOUT` share of K-MHaS valid that nothing trains on."""
+    return stratified_split(kmhas_valid(data), *KMHAS_HELDOUT)[1]
+
+
+def _labelled_splits(data: Path | None) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(member training rows, stacked-fusion rows) from BEEP! train + K-MHaS valid without its evaluation slice."""
+    rows = beep("train", data) + stratified_split(kmhas_valid(data), *KMHAS_HELDOUT)[0]
+    return stratified_split(rows, *FUSION_HOLDOUT)
+
+
+def _columns(rows: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    return [text for text, _ in rows], [label for _, label in rows]
+
+
+def fusion_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
+    """Labelled rows no demo member trains on, for fitting the stacked fusion, as (texts, labels)."""
+    return _columns(_labelled_splits(data)[1])
+
+
 def unlabeled_comments(data: Path | None = None) -> Iterator[str]:
     """BEEP! unlabeled comments, one a line, blank lines skipped."""
     with ((data or data_dir()) / "beep" / "unlabeled_comments.txt").open(encoding="utf-8") as f:
@@ -55,9 +87,9 @@ def every_comment(data: Path | None = None) -> Iterator[str]:
 
 
 def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
-    """The demo members' training rows, BEEP! train + K-MHaS valid, as (texts, labels); BEEP! dev stays out."""
-    rows = beep("train", data) + kmhas_valid(data)
-    return [text for text, _ in rows], [label for _, label in rows]
+    """The demo members' (and the baseline's) training rows as (texts, labels): BEEP! train + K-MHaS valid without
+    the K-MHaS evaluation slice and the stacked-fusion rows; BEEP! dev stays out."""
+    return _columns(_labelled_splits(data)[0])
 
 
 def traffic_comments(n: int, seed: int = 0) -> list[str]:

@@ -10,6 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from kotox_build import export, repository, stamps
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Member, Spec
+from kotox_build.stacking import COMBINER, fit_stacked
 from kotox_build.training import train_members
 
 STAMP = "export.json"
@@ -142,7 +143,12 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
             (version_dir.parent / repository.TRT_CACHE).mkdir(exist_ok=True)  # TensorRT writes engines here
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]", allow_pickle)
 
-    repository.write_model(out, repository.fusion_config(spec, instances), "fusion.py")
+    stacked = None
+    if spec.fusion == "stacked":
+        stacked = fit_stacked(spec, out, tokenizer, repository.VERSION)
+        print(f"kotox build: stacked fusion fitted on {stacked['rows']} held-out rows: {COMBINER}, coefficients "
+              f"{[round(c, 3) for c in stacked['coefficients']]}, intercept {stacked['intercept']:.3f}", flush=True)
+    repository.write_model(out, repository.fusion_config(spec, stacked, instances), "fusion.py")
     repository.write_model(out, repository.ensemble_config(spec, runtime))
     repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)

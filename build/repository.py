@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from kotox_build.export import ONNX_INPUTS, ONNX_OUTPUT
-from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Spec
+from kotox_build.spec import FUSION_MODEL, FUSION_PARAM, TOKENIZER_MODEL, Spec
 from kotox_client import contract
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
@@ -150,15 +150,18 @@ def on_gpu(config: mc.ModelConfig, spec: Spec, precision: str, served_at: str = 
     return config
 
 
-def fusion_config(spec: Spec, instances: int = 1) -> mc.ModelConfig:
+def fusion_config(spec: Spec, stacked: dict[str, object] | None = None, instances: int = 1) -> mc.ModelConfig:
     """Python-backend fusion: members' logits in, label / fused probability / member probabilities out, in
-    `instances` CPU processes."""
+    `instances` CPU processes. `stacked` holds the fitted combiner (`coefficients`, `intercept`) when the spec's
+    fusion is `stacked`."""
     names = [m.name for m in spec.members]
     config = _batched(FUSION_MODEL, spec,
                       input=[_tensor(mc.ModelInput, f"{n}_logits", mc.TYPE_FP32, [2]) for n in names],
                       output=_ensemble_outputs(len(names)))
     _params(config, {"members": names, "weights": spec.weights, "labels": list(spec.labels),
-                     "threshold": repr(spec.threshold)})
+                     "threshold": repr(spec.threshold), FUSION_PARAM: spec.fusion})
+    if spec.fusion == "stacked":
+        _params(config, {"coefficients": stacked["coefficients"], "intercept": repr(stacked["intercept"])})
     return _python_cpu(config, instances)
 
 
@@ -174,7 +177,7 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
     config = mc.ModelConfig(name=spec.name, platform="ensemble", max_batch_size=spec.max_batch_size,
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(len(names)))
-    _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels),
+    _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion,
                      contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
     config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
     steps = config.ensemble_scheduling.step

@@ -13,6 +13,9 @@ DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "kotox.toml"
 WEIGHT_SUM_TOLERANCE = 1e-6
 TOKENIZER_MODEL = "tokenizer"
 FUSION_MODEL = "fusion"
+FUSION_PARAM = "fusion"  # the ensemble's and the fusion model's config parameter naming the fusion that runs
+FUSIONS = ("weighted", "stacked")  # weighted: the users' fixed weights; stacked: a combiner fitted by the build
+HEADS = ("linear", "cnn")  # a trained member's classifier head: ELECTRA's own, or the Phase 5 CNN head (cnn_head.py)
 
 
 class SpecError(ValueError):
@@ -38,6 +41,7 @@ class Recipe:
     layers: int = 4
     heads: int = 4
     intermediate_size: int = 512
+    head: str = "linear"  # one of HEADS
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Spec:
     max_comment_bytes: int = 1 << 20  # longer comments are refused (INVALID_ARGUMENT); shorter ones are cut exactly
     queue_timeout_ms: int = 500  # a request waiting longer in any step's queue is refused (UNAVAILABLE: retry later)
     max_queue_size: int = 32  # requests waiting per step beyond this are refused at once (UNAVAILABLE)
+    fusion: str = "weighted"  # one of FUSIONS
 
     @property
     def weights(self) -> list[float]:
@@ -107,6 +112,12 @@ def _recipe(table: dict, where: str, path: Path) -> Recipe:
         raise SpecError(f"{path}: unknown field `{where}{unknown[0]}`; known: {', '.join(known)}")
     values = {}
     for key, value in table.items():
+        if key == "head":
+            head = _field(table, key, str, where, path)
+            if head not in HEADS:
+                raise SpecError(f"{path}: field `{where}head` must be one of {', '.join(HEADS)}, got {head!r}")
+            values[key] = head
+            continue
         kind = (int, float) if known[key].type == "float" else int
         number = _field(table, key, kind, where, path)
         if not (number >= 0 and math.isfinite(number)) or (kind is int and key != "seed" and number == 0):
@@ -143,6 +154,9 @@ def parse_spec(data: dict, path: Path) -> Spec:
     for key, value in limits.items():
         if value < 1:
             raise SpecError(f"{path}: field `ensemble.{key}` must be at least 1, got {value}")
+    fusion = _field(ensemble, "fusion", str, "ensemble.", path, default=defaults.fusion)
+    if fusion not in FUSIONS:
+        raise SpecError(f"{path}: field `ensemble.fusion` must be one of {', '.join(FUSIONS)}, got {fusion!r}")
 
     tables = _field(data, "members", list, "", path)
     if not tables:
@@ -162,7 +176,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")
     return Spec(path=path, members=members, name=name, labels=labels, threshold=threshold,
-                max_tokens=max_tokens, max_batch_size=max_batch_size, **limits)
+                max_tokens=max_tokens, max_batch_size=max_batch_size, fusion=fusion, **limits)
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:

@@ -14,9 +14,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import ElectraConfig, ElectraForSequenceClassification, PreTrainedTokenizerFast
+from transformers import (AutoModelForSequenceClassification, ElectraConfig, PretrainedConfig, PreTrainedModel,
+                          PreTrainedTokenizerFast)
 
-from kotox_build import evaluation, stamps, wordpiece
+from kotox_build import cnn_head, evaluation, stamps, wordpiece
+from kotox_build import data as data_module
 from kotox_build.data import DATA_FILES, data_dir, training_rows, unlabeled_comments
 from kotox_build.spec import Member, Recipe, Spec
 
@@ -30,7 +32,7 @@ def shared_inputs_digest(data: Path) -> str:
     digest = hashlib.sha256()
     for name in DATA_FILES:
         stamps.hash_file(digest, data / name)
-    for module in (__file__, wordpiece.__file__, evaluation.__file__):
+    for module in (__file__, wordpiece.__file__, evaluation.__file__, cnn_head.__file__, data_module.__file__):
         stamps.hash_file(digest, Path(module))
     digest.update(f"{torch.__version__}/{transformers.__version__}".encode())
     return digest.hexdigest()
@@ -51,6 +53,15 @@ def electra_config(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, labels: t
         max_position_embeddings=max(512, max_tokens), hidden_dropout_prob=recipe.dropout,
         attention_probs_dropout_prob=recipe.dropout, pad_token_id=tokenizer.pad_token_id, num_labels=2,
         id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+
+
+def member_config(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, labels: tuple[str, str],
+                  max_tokens: int) -> PretrainedConfig:
+    """The classifier config the recipe trains: ELECTRA's own head, or the CNN head over the same encoder."""
+    encoder = electra_config(recipe, tokenizer, labels, max_tokens)
+    if recipe.head == "linear":
+        return encoder
+    return cnn_head.KotoxCnnConfig(encoder, num_labels=2, id2label=encoder.id2label, label2id=encoder.label2id)
 
 
 def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -92,13 +103,13 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
 
 
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
-                     teacher: torch.Tensor | None, config: ElectraConfig, label: str) -> ElectraForSequenceClassification:
-    """Train an ELECTRA classifier from scratch: AdamW, linear warm-up and decay, toxic class weighted.
+                     teacher: torch.Tensor | None, config: PretrainedConfig, label: str) -> PreTrainedModel:
+    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) from scratch: AdamW, linear warm-up and decay, toxic class weighted.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of the loss is the cross-entropy
     against `teacher`'s toxic probabilities."""
     torch.manual_seed(recipe.seed)
-    model = ElectraForSequenceClassification(config)
+    model = AutoModelForSequenceClassification.from_config(config)
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
     rng = random.Random(recipe.seed)
     per_epoch = math.ceil(len(ids) / recipe.batch_size)
@@ -167,7 +178,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         torch.set_num_threads(THREADS)
         try:
             model = train_classifier(recipe, tokenizer, texts, labels, teacher,
-                                     electra_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
+                                     member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
         finally:
             torch.set_num_threads(threads)
         model.save_pretrained(member.checkpoint)

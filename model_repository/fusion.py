@@ -1,32 +1,52 @@
-"""Triton Python model: weighted average of the members' toxic probabilities, thresholded into a label."""
+"""Triton Python model: members' logits fused into a toxic probability (weighted average, or the build's stacked
+logistic regression over the members' log-odds), thresholded into a label."""
 
+import functools
 import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
+def member_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Member toxic probabilities [B, N] from logits [B, N, 2]: softmax(logits)[..., 1], stable for any logits."""
+    logits = logits.astype(np.float64)
+    return 0.5 * (1.0 + np.tanh(0.5 * (logits[..., 1] - logits[..., 0])))
+
+
 def fuse(logits: np.ndarray, weights: np.ndarray, threshold: float):
     """Member toxic probabilities [B, N], fused probability [B] and toxic flags [B] from logits [B, N, 2]."""
-    logits = logits.astype(np.float64)
-    member_probs = 0.5 * (1.0 + np.tanh(0.5 * (logits[..., 1] - logits[..., 0])))  # softmax(logits)[..., 1]
+    member_probs = member_probabilities(logits)
     toxic_prob = member_probs @ weights
     return member_probs, toxic_prob, toxic_prob > threshold
+
+
+def stacked(logits: np.ndarray, coefficients: np.ndarray, intercept: float, threshold: float):
+    """As `fuse`, with fused probability = sigmoid(intercept + coefficients . member log-odds)."""
+    logits = logits.astype(np.float64)
+    score = intercept + (logits[..., 1] - logits[..., 0]) @ coefficients
+    toxic_prob = 0.5 * (1.0 + np.tanh(0.5 * score))
+    return member_probabilities(logits), toxic_prob, toxic_prob > threshold
 
 
 class TritonPythonModel:
     def initialize(self, args):
         params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
         self.members = json.loads(params["members"])
-        self.weights = np.asarray(json.loads(params["weights"]), np.float64)
         self.labels = np.asarray([s.encode() for s in json.loads(params["labels"])], dtype=np.object_)
-        self.threshold = float(params["threshold"])
+        threshold = float(params["threshold"])
+        if params["fusion"] == "stacked":
+            self.combine = functools.partial(stacked, coefficients=np.asarray(json.loads(params["coefficients"])),
+                                             intercept=float(params["intercept"]), threshold=threshold)
+        else:
+            self.combine = functools.partial(fuse, weights=np.asarray(json.loads(params["weights"]), np.float64),
+                                             threshold=threshold)
 
     def execute(self, requests):
         per_request = [[pb_utils.get_input_tensor_by_name(r, f"{m}_logits").as_numpy() for m in self.members]
                        for r in requests]
         logits = np.stack([np.concatenate(col) for col in zip(*per_request)], axis=1)  # [batch, members, 2]
-        member_probs, toxic_prob, is_toxic = fuse(logits, self.weights, self.threshold)
+        member_probs, toxic_prob, is_toxic = self.combine(logits)
         labels = self.labels[is_toxic.astype(np.int64)]
         splits = np.cumsum([arrays[0].shape[0] for arrays in per_request])[:-1]
         return [

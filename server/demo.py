@@ -1,4 +1,5 @@
-"""The main job: train the demo members (cached), build, serve, classify sample comments, report on BEEP! dev, stop."""
+"""The main job: train the demo members (cached), build, serve, classify sample comments, report on BEEP! dev and
+the held-out K-MHaS slice, stop."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     with TritonServer(args.repository, ports) as server, ToxicityClient(server.ports.grpc_url, spec.name) as client:
         print(f"kotox demo: {spec.name} ready; classifying {len(SAMPLES)} sample comments over gRPC\n", flush=True)
         print_table(client.classify(SAMPLES), list(client.deployment.members))
-        print("\nkotox demo: scoring BEEP! dev through the served ensemble, and the TF-IDF baseline ...", flush=True)
+        print("\nkotox demo: scoring BEEP! dev and the held-out K-MHaS slice through the served ensemble, and the "
+              "TF-IDF baseline ...", flush=True)
         report = evaluate(client, spec)
     print("kotox demo: server stopped\n", flush=True)
     path = write_report(report, report_folder(spec))

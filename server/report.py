@@ -1,4 +1,5 @@
-"""The demo members' evaluation report: BEEP! dev scored through the served ensemble, beside the TF-IDF baseline."""
+"""The demo ensemble's evaluation report: BEEP! dev and the held-out K-MHaS slice scored through the served ensemble,
+each member, the weighted and the stacked fusion, beside the TF-IDF baseline trained on the members' rows."""
 
 from __future__ import annotations
 
@@ -8,58 +9,110 @@ import os
 import sys
 from pathlib import Path
 
-from kotox_build.data import beep, training_rows
-from kotox_build.evaluation import BASELINE, baseline_predictions, binary_scores
+import numpy as np
+
+from kotox_build.data import KMHAS_HELDOUT, beep, fusion_rows, kmhas_heldout, training_rows
+from kotox_build.evaluation import BASELINE, baseline_model, binary_scores
 from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec
+from kotox_build.stacking import COMBINER, fit_combiner
 from kotox_build.training import STAMP
 from kotox_client import ToxicityClient, contract
 
-REPORT_NAME = "beep-dev-report"
 COLUMNS = ("f1", "precision", "recall", "accuracy", "fp", "fn")
+FUSIONS = ("weighted", "stacked")
+EVALUATION_SETS = {  # key: (title, rows)
+    "beep_dev": ("BEEP! dev (beep/dev.tsv)", lambda data: beep("dev", data)),
+    "kmhas_heldout": (f"K-MHaS held-out slice ({KMHAS_HELDOUT[0]:.0%} of kmhas/valid.txt, stratified, "
+                      f"seed {KMHAS_HELDOUT[1]}; never trained on)", kmhas_heldout),
+}
+
+
+def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
+    """Served member toxic probabilities [rows, members] and the served answers."""
+    served = client.classify(texts)
+    return np.array([[r.member_probs[m.name] for m in spec.members] for r in served], np.float64), served
+
+
+def log_odds(probs: np.ndarray) -> np.ndarray:
+    """Toxic log-odds of probabilities (clipped away from 0 and 1, which fp32 reaches)."""
+    probs = np.clip(probs, 1e-7, 1 - 1e-7)
+    return np.log(probs) - np.log1p(-probs)
 
 
 def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> dict:
-    """Score each member, the fused ensemble (as served) and the baseline on BEEP! dev."""
-    rows = beep("dev", data)
-    texts, labels = [t for t, _ in rows], [y for _, y in rows]
-    served = client.classify(texts)
-    toxic = spec.labels[1]
-    results = {m.name: binary_scores(labels, [int(r.member_probs[m.name] > spec.threshold) for r in served])
-               for m in spec.members}
-    results["fused"] = binary_scores(labels, [int(r.label == toxic) for r in served])
+    """Score each member, both fusions and the baseline on every evaluation set.
+
+    The spec's own fusion is scored from the served labels; the other one from the served member probabilities
+    (stacked: refitted, as the build does, on the fusion rows' served member probabilities)."""
     train_texts, train_labels = training_rows(data)
-    results["baseline"] = binary_scores(labels, baseline_predictions(train_texts, train_labels, texts))
+    baseline = baseline_model().fit(train_texts, train_labels)
+    fusion_texts, fusion_labels = fusion_rows(data)
+    coefficients, intercept = fit_combiner(log_odds(member_probabilities(client, spec, fusion_texts)[0]),
+                                           fusion_labels)
+    weights, toxic = np.asarray(spec.weights), spec.labels[1]
+    sets = {}
+    for key, (title, read) in EVALUATION_SETS.items():
+        rows = read(data)
+        texts, labels = [t for t, _ in rows], [y for _, y in rows]
+        probs, served = member_probabilities(client, spec, texts)
+        results = {m.name: binary_scores(labels, (probs[:, i] > spec.threshold).astype(int))
+                   for i, m in enumerate(spec.members)}
+        fused = {"weighted": probs @ weights, "stacked": 1 / (1 + np.exp(-(intercept + log_odds(probs) @ coefficients)))}
+        for fusion in FUSIONS:
+            predicted = ([int(r.label == toxic) for r in served] if fusion == spec.fusion
+                         else (fused[fusion] > spec.threshold).astype(int))
+            results[fusion] = binary_scores(labels, predicted)
+        results["baseline"] = binary_scores(labels, baseline.predict(texts))
+        sets[key] = {"dataset": title, "rows": len(rows), "toxic_share": sum(labels) / len(labels), "results": results}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
-        "dataset": "BEEP! dev (beep/dev.tsv)", "rows": len(rows), "toxic_share": sum(labels) / len(labels),
-        "served_by": f"{client.url} ensemble {client.model}", "threshold": spec.threshold,
-        "fusion": {m.name: m.weight for m in spec.members}, "baseline": BASELINE,
-        "baseline_trained_on": f"{len(train_texts)} rows (BEEP! train + K-MHaS valid), as the members",
+        "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
+        "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
+        "stacked": {"combiner": COMBINER, "coefficients": dict(zip([m.name for m in spec.members], coefficients)),
+                    "intercept": intercept, "fitted_on": f"{len(fusion_texts)} held-out labelled rows no member "
+                                                         "trained on (kotox_build.data.fusion_rows)",
+                    "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
+                            "own coefficients are in its fusion model's config parameters"},
+        "baseline": BASELINE,
+        "baseline_trained_on": f"{len(train_texts)} rows (BEEP! train + K-MHaS valid without the evaluation slice "
+                               "and the fusion rows), as the members",
         "members": {name: json.loads(path.read_text()) if path.exists() else None for name, path in stamps.items()},
-        "results": results,
+        "sets": sets,
     }
 
 
 def markdown(report: dict) -> str:
-    """The report as a Markdown table, one row per member, the fused ensemble and the baseline."""
-    fusion = " + ".join(f"{w} × {name}" for name, w in report["fusion"].items())
-    lines = [f"# Demo ensemble on {report['dataset']}", "",
-             f"{report['rows']} comments ({report['toxic_share']:.0%} toxic), classified over gRPC by "
-             f"{report['served_by']}. Fused = {fusion}, toxic when > {report['threshold']}; members toxic when "
-             f"their own probability is > {report['threshold']}. Scores are for the toxic class; FP/FN are counts.",
-             f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}.", "",
-             "| | F1 | precision | recall | accuracy | FP | FN |", "|---|---|---|---|---|---|---|"]
-    for name, s in report["results"].items():
-        cells = [f"{s[c]:.4f}" if isinstance(s[c], float) else str(s[c]) for c in COLUMNS]
-        lines.append(f"| {'**fused**' if name == 'fused' else name} | " + " | ".join(cells) + " |")
+    """The report as Markdown: one table per evaluation set, a row per member, fusion and the baseline."""
+    weighted = " + ".join(f"{w} × {name}" for name, w in report["weights"].items())
+    stacked = report["stacked"]
+    lines = [f"# Demo ensemble ({report['spec']}): held-out evaluation", "",
+             f"Classified over gRPC by {report['served_by']}, which runs the **{report['served_fusion']}** fusion "
+             f"(its row is the served labels; the other fusion is computed from the served member probabilities). "
+             f"Weighted = {weighted}; stacked = {stacked['combiner']}, fitted on {stacked['fitted_on']}. Toxic when "
+             f"> {report['threshold']}, members by their own probability. Scores are for the toxic class; FP/FN are "
+             f"counts.", f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}."]
+    for s in report["sets"].values():
+        lines += ["", f"## {s['dataset']}", "", f"{s['rows']} comments ({s['toxic_share']:.0%} toxic).", "",
+                  "| | F1 | precision | recall | accuracy | FP | FN |", "|---|---|---|---|---|---|---|"]
+        for name, scores in s["results"].items():
+            cells = [f"{scores[c]:.4f}" if isinstance(scores[c], float) else str(scores[c]) for c in COLUMNS]
+            label = f"**{name} fusion** (served)" if name == report["served_fusion"] else (
+                f"{name} fusion" if name in FUSIONS else name)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def report_name(report: dict) -> str:
+    """File stem of a spec's report: `<spec stem>-evaluation`, so specs sharing a checkpoint folder keep their own."""
+    return f"{Path(report['spec']).stem}-evaluation"
+
+
 def write_report(report: dict, folder: Path) -> Path:
-    """Write `<folder>/beep-dev-report.{json,md}`; returns the Markdown path."""
+    """Write `<folder>/<spec stem>-evaluation.{json,md}`; returns the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{REPORT_NAME}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    path = folder / f"{REPORT_NAME}.md"
+    (folder / f"{report_name(report)}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False),
+                                                        encoding="utf-8")
+    path = folder / f"{report_name(report)}.md"
     path.write_text(markdown(report), encoding="utf-8")
     return path
 
@@ -70,7 +123,8 @@ def report_folder(spec: Spec) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Evaluate a running kotox server on BEEP! dev and write the report next to the spec's checkpoints."""
+    """Evaluate a running kotox server on BEEP! dev and the held-out K-MHaS slice; write the report next to the
+    spec's checkpoints."""
     parser = argparse.ArgumentParser(prog="python -m kotox_server.report", description=main.__doc__)
     parser.add_argument("--url", default=contract.DEFAULT_URL, help="gRPC address (default: %(default)s)")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)

@@ -56,6 +56,21 @@ def test_extreme_logits_stay_finite(fuse, design):
     assert list(is_toxic) == [False, True]
 
 
+def test_stacked_fusion_is_the_logistic_combiner_of_member_log_odds():
+    stacked = python_model("fusion.py").stacked
+    rng = np.random.default_rng(2)
+    probs = rng.uniform(0.01, 0.99, size=(200, 3))
+    coefficients, intercept = np.array([0.7, -0.2, 1.3]), -0.4
+    member_probs, toxic_prob, is_toxic = stacked(logits_for(probs), coefficients, intercept, 0.5)
+    odds = np.log(probs) - np.log1p(-probs)
+    np.testing.assert_allclose(member_probs, probs, atol=1e-12)
+    np.testing.assert_allclose(toxic_prob, 1 / (1 + np.exp(-(intercept + odds @ coefficients))), atol=1e-12)
+    np.testing.assert_array_equal(is_toxic, toxic_prob > 0.5)
+    assert 0 < is_toxic.sum() < len(is_toxic)
+    extreme = stacked(np.array([[[1e4, -1e4]] * 3]), coefficients, intercept, 0.5)[1]
+    assert np.isfinite(extreme).all()
+
+
 @pytest.mark.parametrize("run_cost", [0.0, 25.0, 1e9])
 def test_length_groups_cover_rows_and_pad_less_than_a_run_costs(run_cost):
     length_groups = python_model("onnx_member.py").length_groups

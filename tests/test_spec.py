@@ -6,6 +6,8 @@ import pytest
 
 from kotox_build.spec import DEFAULT_SPEC, Recipe, SpecError, load_spec
 
+ROADMAP_SPEC = DEFAULT_SPEC.parent / "examples" / "seed-roadmap.toml"
+
 VALID = """
 [[members]]
 name = "a"
@@ -66,6 +68,9 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, distill = 1.5 }"), "members[0].train.distill"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, learning_rate = '1e-3' }"),
      "members[0].train.learning_rate"),
+    (lambda s: "[ensemble]\nfusion = 'forest'\n" + s, "ensemble.fusion"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 'rnn' }"), "members[0].train.head"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 2 }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, vocab_size = 3000 }")
               .replace("weight = 0.75", "weight = 0.75\ntrain = { seed = 2 }"), "train.vocab_size"),
 ])
@@ -74,6 +79,16 @@ def test_invalid_spec_names_field_and_file(tmp_path, edit, field):
     with pytest.raises(SpecError) as err:
         load_spec(path)
     assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_roadmap_spec_serves_phases_2_4_5_with_stacked_fusion():
+    spec = load_spec(ROADMAP_SPEC)
+    default = {m.name: m for m in load_spec(DEFAULT_SPEC).members}
+    assert [m.name for m in spec.members] == ["phase2", "phase4", "phase5"] and spec.fusion == "stacked"
+    assert [m.train.head for m in spec.members] == ["linear", "linear", "cnn"]
+    for member in spec.members[:2]:  # the same recipes and checkpoints as the default demo: trained once for both
+        assert (member.checkpoint, member.train) == (default[member.name].checkpoint, default[member.name].train)
+    assert load_spec(DEFAULT_SPEC).fusion == "weighted"
 
 
 def test_missing_file_is_named(tmp_path):

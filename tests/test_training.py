@@ -17,12 +17,13 @@ SMALL = Recipe(seed=7, epochs=1, batch_size=128, hidden_size=16, layers=1, heads
 
 @pytest.fixture(scope="module")
 def small_spec(tmp_path_factory):
-    """The default spec with three small trained members: `a` and `b` share a seed, `c` has another."""
+    """The default spec with four small trained members: `a` and `b` share a seed, `c` has another, `d` a CNN head."""
     root = tmp_path_factory.mktemp("trained")
     members = (Member("a", root / "a", 0.4, SMALL), Member("b", root / "b", 0.4, SMALL),
-               Member("c", root / "c", 0.2, dataclasses.replace(SMALL, seed=8)))
+               Member("c", root / "c", 0.1, dataclasses.replace(SMALL, seed=8)),
+               Member("d", root / "d", 0.1, dataclasses.replace(SMALL, head="cnn")))
     spec = dataclasses.replace(load_spec(), members=members)
-    assert [m.name for m in train_members(spec)] == ["a", "b", "c"]
+    assert [m.name for m in train_members(spec)] == ["a", "b", "c", "d"]
     return spec
 
 
@@ -33,7 +34,7 @@ def test_wordpiece_training_is_deterministic():
 
 
 def test_same_seed_gives_identical_weights_and_tokenizer(small_spec):
-    a, b, c = (m.checkpoint for m in small_spec.members)
+    a, b, c, _ = (m.checkpoint for m in small_spec.members)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
     assert (a / "tokenizer.json").read_bytes() == (c / "tokenizer.json").read_bytes()
@@ -47,15 +48,18 @@ def test_checkpoints_are_huggingface_classifiers_with_the_spec_labels(small_spec
     assert type(model).__name__ == "ElectraForSequenceClassification"
     assert [model.config.id2label[i] for i in range(2)] == list(small_spec.labels)
     assert AutoTokenizer.from_pretrained(folder).is_fast
+    cnn = AutoModelForSequenceClassification.from_pretrained(small_spec.members[3].checkpoint)
+    assert type(cnn).__name__ == "KotoxCnnForSequenceClassification"
+    assert cnn.config.encoder_config.hidden_size == SMALL.hidden_size
 
 
 def test_training_is_cached_until_an_input_changes(small_spec, capsys):
     first = small_spec.members[0].checkpoint / "model.safetensors"
     mtime = first.stat().st_mtime_ns
     assert train_members(small_spec) == []
-    assert capsys.readouterr().out.count("up to date") == 3 and first.stat().st_mtime_ns == mtime
+    assert capsys.readouterr().out.count("up to date") == 4 and first.stat().st_mtime_ns == mtime
     changed = dataclasses.replace(small_spec.members[2], train=dataclasses.replace(SMALL, seed=8, epochs=2))
-    spec = dataclasses.replace(small_spec, members=(*small_spec.members[:2], changed))
+    spec = dataclasses.replace(small_spec, members=(*small_spec.members[:2], changed, small_spec.members[3]))
     assert [m.name for m in train_members(spec)] == ["c"]
     assert '"epochs": 2' in (changed.checkpoint / STAMP).read_text()
     assert first.stat().st_mtime_ns == mtime

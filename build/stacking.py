@@ -1,0 +1,50 @@
+"""Phase 6 stacked fusion: logistic regression over the members' toxic log-odds, fitted on rows no member trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from kotox_build.data import fusion_rows
+from kotox_build.export import ONNX_OUTPUT, encode
+from kotox_build.spec import Spec
+
+COMBINER = "LogisticRegression(C=1) on the members' toxic log-odds (logit 1 - logit 0)"
+BATCH = 64
+
+
+def log_odds(logits: np.ndarray) -> np.ndarray:
+    """Each member's toxic log-odds [..., N] from its two-class logits [..., N, 2]."""
+    return logits[..., 1].astype(np.float64) - logits[..., 0].astype(np.float64)
+
+
+def fit_combiner(features: np.ndarray, labels: list[int]) -> tuple[list[float], float]:
+    """Coefficients (one per member) and intercept of the combiner fitted on log-odds `features` [rows, members]."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(features, np.asarray(labels))
+    return [float(c) for c in model.coef_[0]], float(model.intercept_[0])
+
+
+def onnx_logits(onnx_path: Path, tokenizer, texts: list[str], max_tokens: int) -> np.ndarray:
+    """Logits [rows, 2] of one exported member on `texts`, encoded as the served tokenizer does, length-sorted batches."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    logits = np.empty((len(texts), 2), np.float32)
+    for start in range(0, len(order), BATCH):
+        rows = order[start:start + BATCH]
+        logits[rows] = session.run([ONNX_OUTPUT], encode(tokenizer, [texts[i] for i in rows], max_tokens))[0]
+    return logits
+
+
+def fit_stacked(spec: Spec, repository: Path, tokenizer, version: str, data: Path | None = None) -> dict[str, object]:
+    """Fit the combiner on the served members' logits (their `model.onnx` in `repository`) over the fusion rows."""
+    texts, labels = fusion_rows(data)
+    features = np.stack([log_odds(onnx_logits(repository / m.name / version / "model.onnx", tokenizer, texts,
+                                              spec.max_tokens)) for m in spec.members], axis=1)
+    coefficients, intercept = fit_combiner(features, labels)
+    return {"coefficients": coefficients, "intercept": intercept, "rows": len(texts)}
