@@ -21,6 +21,10 @@ from kotox_server.binary import find_server, prepare_backends, server_env
 
 PR_SET_PDEATHSIG = 1
 CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
+# gRPC channels are closed (GOAWAY, in-flight calls get the grace) after this age, so clients behind a
+# Kubernetes Service reconnect and spread over the pods, new ones included (server/k8s/README.md).
+GRPC_MAX_CONNECTION_AGE_MS = 60_000
+GRPC_MAX_CONNECTION_AGE_GRACE_MS = 30_000
 
 
 def _die_with_parent() -> None:
@@ -70,6 +74,9 @@ class TritonServer:
                f"--grpc-address={p.host}", f"--grpc-port={p.grpc}",
                f"--metrics-address={p.host}", f"--metrics-port={p.metrics}",
                "--exit-on-error=true", "--strict-readiness=true",
+               "--metrics-config=summary_latencies=true",  # p50..p99.9 per model for dashboards
+               f"--grpc-max-connection-age={GRPC_MAX_CONNECTION_AGE_MS}",
+               f"--grpc-max-connection-age-grace={GRPC_MAX_CONNECTION_AGE_GRACE_MS}",
                f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_"]
         if self.cache_bytes:
             cmd.append(f"--cache-config=local,size={self.cache_bytes}")
