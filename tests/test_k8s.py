@@ -4,6 +4,7 @@ with the one place each port, flag, name and tag is written (the contract, the l
 from __future__ import annotations
 
 import copy
+import importlib.util
 import re
 import subprocess
 import sys
@@ -167,3 +168,11 @@ def test_promtool_accepts_the_rules():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(rules())} rules found" in done.stdout
+
+
+def test_dashboard_json_is_rendered_from_its_description():
+    """kotox-dashboard.json is what server/monitoring/dashboard.py writes: edit the panel list, then re-render."""
+    spec = importlib.util.spec_from_file_location("dashboard", ROOT / "server" / "monitoring" / "dashboard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/dashboard.py"
