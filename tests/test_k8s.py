@@ -172,7 +172,7 @@ def test_promtool_accepts_the_rules():
 
 def test_dashboard_json_is_rendered_from_its_description():
     """kotox-dashboard.json is what server/monitoring/dashboard.py writes: edit the panel list, then re-render."""
-    spec = importlib.util.spec_from_file_location("dashboard", ROOT / "server" / "monitoring" / "dashboard.py")
-    module = importlib.util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("kotox_dashboard", ROOT / "server" / "monitoring" / "dashboard.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look the module up
     spec.loader.exec_module(module)
     assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/dashboard.py"
