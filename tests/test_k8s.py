@@ -154,12 +154,13 @@ def test_container_args_are_launcher_flags():
 
 def test_rules_name_the_served_models_and_the_scrape_job():
     text = (ROOT / "server" / "monitoring" / "rules.yaml").read_text()
+    dashboard = (ROOT / "server" / "monitoring" / "kotox-dashboard.json").read_text()
     spec = load_spec(ROOT / "kotox.toml")
     assert set(re.findall(r'model!?="(\w+)"', text)) == {contract.ENSEMBLE} == {spec.name}
     metrics_service = one(render("gpu"), "ServiceMonitor")["spec"]["selector"]["matchLabels"]
     (service,) = [d for d in render("gpu") if d["kind"] == "Service"
                   and metrics_service.items() <= d["metadata"].get("labels", {}).items()]
-    assert set(re.findall(r'job="([\w-]+)"', text)) == {service["metadata"]["name"]}, \
+    assert set(re.findall(r'job=\\?"([\w-]+)', text + dashboard)) == {service["metadata"]["name"]}, \
         "the Operator names the scrape job after the Service"
 
 
