@@ -177,3 +177,13 @@ def test_dashboard_json_is_rendered_from_its_description():
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look the module up
     spec.loader.exec_module(module)
     assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/dashboard.py"
+
+
+def test_pod_runs_as_the_images_user():
+    dockerfile = ROOT / "server" / "Dockerfile"
+    if not dockerfile.exists():
+        pytest.skip("server/Dockerfile comes with issue 10 (branch gpu)")
+    uid = int(re.search(r"useradd[^\n]*--uid (\d+)", dockerfile.read_text()).group(1))
+    for overlay in OVERLAYS:
+        pod = one(render(overlay), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+        assert pod["runAsNonRoot"] and pod["runAsUser"] == uid
