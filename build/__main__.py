@@ -23,10 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="member weights: fp32 (parity-checked) or int8 (dynamic quantisation of the fp32 export)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per member")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="also load pytorch_model.bin weights (a pickle: loading it can run code; safetensors only "
+                             "by default)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision)
+        build(load_spec(args.spec), args.out, args.runtime, args.threads, args.precision, args.allow_pickle)
     except (SpecError, BuildError, ParityError) as err:
         print(f"kotox build failed: {err}", file=sys.stderr)
         return 1

@@ -44,6 +44,16 @@ def unlabeled_comments(data: Path | None = None) -> Iterator[str]:
         yield from (line.strip() for line in f if line.strip())
 
 
+def every_comment(data: Path | None = None) -> Iterator[str]:
+    """Every comment and review of every corpus in the data folder, labelled or not."""
+    data = data or data_dir()
+    yield from (text for text, _ in beep("train", data) + beep("dev", data) + kmhas_valid(data))
+    yield from (row["document"] for row in _tsv_rows(data / "nsmc" / "train.tsv"))
+    for name in ("beep/unlabeled_comments.txt", "nsmc/unlabeled_reviews.txt"):
+        with (data / name).open(encoding="utf-8") as f:
+            yield from (line.rstrip("\n") for line in f)
+
+
 def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     """The demo members' training rows, BEEP! train + K-MHaS valid, as (texts, labels); BEEP! dev stays out."""
     rows = beep("train", data) + kmhas_valid(data)

@@ -34,9 +34,11 @@ class ParityError(RuntimeError):
     """ONNX Runtime disagrees with PyTorch beyond tolerance."""
 
 
-def load_classifier(checkpoint: Path) -> torch.nn.Module:
-    """Load a 2-label `*ForSequenceClassification` checkpoint in eval mode with plain (exportable) attention."""
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, attn_implementation="eager").eval()
+def load_classifier(checkpoint: Path, allow_pickle: bool = False) -> torch.nn.Module:
+    """Load a 2-label `*ForSequenceClassification` checkpoint in eval mode with plain (exportable) attention;
+    safetensors weights only unless `allow_pickle` (a `.bin` file is a pickle: loading it can run code)."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, attn_implementation="eager", use_safetensors=None if allow_pickle else True).eval()
     if model.config.num_labels != 2:
         raise ValueError(f"{checkpoint}: expected a 2-label classifier, config has num_labels={model.config.num_labels}")
     return model
@@ -97,10 +99,11 @@ def quantize_int8(fp32: Path, out: Path, weight_type: str, per_channel: bool, re
                      reduce_range=reduce_range, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
-def export_member(checkpoint: Path, out: Path, max_tokens: int, precision: str = "fp32", log=print) -> float:
+def export_member(checkpoint: Path, out: Path, max_tokens: int, precision: str = "fp32", log=print,
+                  allow_pickle: bool = False) -> float:
     """Export one checkpoint to `out` (fp32, parity-checked; int8 quantised from it); returns max |Δ prob| of `out`."""
     log("loading PyTorch model")
-    model = load_classifier(checkpoint)
+    model = load_classifier(checkpoint, allow_pickle)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     log("exporting ONNX")
     fp32 = out.with_suffix(".fp32.tmp.onnx")

@@ -62,8 +62,22 @@ def export_stamp(member: Member, spec: Spec, precision: str) -> str:
     return digest.hexdigest()
 
 
-def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: Path, step: str) -> None:
+def check_weights(member: Member, allow_pickle: bool) -> None:
+    """Refuse a checkpoint whose weights are only a pickle (`pytorch_model.bin`) unless `allow_pickle`: unpickling
+    runs whatever code the file names, so a tampered checkpoint would run on the build machine."""
+    if allow_pickle or (member.checkpoint / "model.safetensors").exists():
+        return
+    if (member.checkpoint / "pytorch_model.bin").exists():
+        raise BuildError(f"member {member.name}: {member.checkpoint} has pytorch_model.bin (a pickle, which can run "
+                         "code when loaded) and no model.safetensors; re-save it with save_pretrained(..., "
+                         "safe_serialization=True), or build with --allow-pickle if you trust its source")
+    raise BuildError(f"member {member.name}: {member.checkpoint} has no model.safetensors")
+
+
+def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: Path, step: str,
+                      allow_pickle: bool = False) -> None:
     """Export `member` into `version_dir/model.onnx` unless the stamp shows it is up to date."""
+    check_weights(member, allow_pickle)
     onnx_path = version_dir / "model.onnx"
     stamp_path = version_dir.parent / STAMP
     stamp = export_stamp(member, spec, precision)
@@ -71,11 +85,13 @@ def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: P
         print(f"{step} {member.name}: up to date, export skipped", flush=True)
         return
     diff = export.export_member(member.checkpoint, onnx_path, spec.max_tokens, precision,
-                                log=lambda msg: print(f"{step} {member.name}: {msg}", flush=True))
+                                log=lambda msg: print(f"{step} {member.name}: {msg}", flush=True),
+                                allow_pickle=allow_pickle)
     stamps.write_stamp(stamp_path, stamp, precision=precision, max_abs_diff_vs_torch=diff)
 
 
-def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str = "fp32") -> Path:
+def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str = "fp32",
+          allow_pickle: bool = False) -> Path:
     """Write the model repository for `spec` into `out`; returns `out`."""
     runtime = auto_runtime() if runtime == "auto" else runtime
     if runtime not in repository.RUNTIMES:
@@ -95,10 +111,10 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     for i, member in enumerate(spec.members, 1):
         config = repository.member_config(spec, member.name, runtime, threads)
         version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None)
-        export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]")
+        export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]", allow_pickle)
 
     repository.write_model(out, repository.fusion_config(spec), "fusion.py")
-    repository.write_model(out, repository.ensemble_config(spec))
+    repository.write_model(out, repository.ensemble_config(spec, runtime))
     repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)
     return out

@@ -61,6 +61,9 @@ class Spec:
     threshold: float = 0.5
     max_tokens: int = 256
     max_batch_size: int = 64
+    max_comment_bytes: int = 1 << 20  # longer comments are refused (INVALID_ARGUMENT); shorter ones are cut exactly
+    queue_timeout_ms: int = 500  # a request waiting longer in any step's queue is refused (UNAVAILABLE: retry later)
+    max_queue_size: int = 32  # requests waiting per step beyond this are refused at once (UNAVAILABLE)
 
     @property
     def weights(self) -> list[float]:
@@ -135,6 +138,12 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if max_batch_size < 1:
         raise SpecError(f"{path}: field `ensemble.max_batch_size` must be at least 1, got {max_batch_size}")
 
+    limits = {key: _field(ensemble, key, int, "ensemble.", path, default=getattr(defaults, key))
+              for key in ("max_comment_bytes", "queue_timeout_ms", "max_queue_size")}
+    for key, value in limits.items():
+        if value < 1:
+            raise SpecError(f"{path}: field `ensemble.{key}` must be at least 1, got {value}")
+
     tables = _field(data, "members", list, "", path)
     if not tables:
         raise SpecError(f"{path}: field `members` must list at least one member")
@@ -153,7 +162,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")
     return Spec(path=path, members=members, name=name, labels=labels, threshold=threshold,
-                max_tokens=max_tokens, max_batch_size=max_batch_size)
+                max_tokens=max_tokens, max_batch_size=max_batch_size, **limits)
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:

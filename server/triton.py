@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +22,11 @@ from kotox_server.binary import find_server, prepare_backends, server_env
 
 PR_SET_PDEATHSIG = 1
 CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
+ADMIN_HEADER = "kotox-admin-key"  # model load/unload over HTTP/gRPC only with this header (the supervisor's reloads)
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton's name for that header on gRPC
+ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; otherwise each start makes its own
+SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
+SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
 # gRPC channels are closed (GOAWAY, in-flight calls get the grace) after this age, so clients behind a
 # Kubernetes Service reconnect and spread over the pods, new ones included (server/k8s/README.md).
 GRPC_MAX_CONNECTION_AGE_MS = 60_000
@@ -45,6 +51,7 @@ class Ports:
     http: int = contract.DEFAULT_HTTP_PORT
     grpc: int = contract.DEFAULT_GRPC_PORT
     metrics: int = contract.DEFAULT_METRICS_PORT
+    health: int = contract.DEFAULT_HEALTH_PORT
 
     @property
     def grpc_url(self) -> str:
@@ -61,6 +68,8 @@ class TritonServer:
     cache_bytes: int = 0  # response cache size; 0 disables the cache
     echo: bool = False  # copy server output to stderr as it arrives
     extra_args: tuple[str, ...] = ()
+    admin_key: str = field(default_factory=lambda: os.environ.get(ADMIN_KEY_ENV) or secrets.token_urlsafe(24),
+                           repr=False)
     log: list[str] = field(default_factory=list, init=False)
     _process: subprocess.Popen | None = field(default=None, init=False)
     _workspace: tempfile.TemporaryDirectory | None = field(default=None, init=False)
@@ -74,10 +83,15 @@ class TritonServer:
                f"--grpc-address={p.host}", f"--grpc-port={p.grpc}",
                f"--metrics-address={p.host}", f"--metrics-port={p.metrics}",
                "--exit-on-error=true", "--strict-readiness=true",
-               "--metrics-config=summary_latencies=true",  # p50..p99.9 per model for dashboards
+               "--model-control-mode=explicit", "--load-model=*",  # so the supervisor can reload one broken model
+               f"--http-restricted-api=model-repository:{ADMIN_HEADER}={self.admin_key}",
+               f"--grpc-restricted-protocol=model-repository:{ADMIN_HEADER}={self.admin_key}",
+               "--metrics-config=summary_latencies=true",  # p50/p90/p99 per model on the metrics port
                f"--grpc-max-connection-age={GRPC_MAX_CONNECTION_AGE_MS}",
                f"--grpc-max-connection-age-grace={GRPC_MAX_CONNECTION_AGE_GRACE_MS}",
-               f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_"]
+               f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_",
+               f"--backend-config=python,shm-default-byte-size={SHM_DEFAULT_BYTES}",
+               f"--backend-config=python,shm-growth-byte-size={SHM_GROWTH_BYTES}"]
         if self.cache_bytes:
             cmd.append(f"--cache-config=local,size={self.cache_bytes}")
         return cmd + list(self.extra_args)
@@ -130,6 +144,18 @@ class TritonServer:
                 return
             time.sleep(0.25)
         raise ServerError(f"tritonserver not ready after {timeout:.0f} s:\n{self.errors()}")
+
+    @property
+    def pid(self) -> int | None:
+        """The tritonserver process id while it runs."""
+        return None if self._process is None or self._process.poll() is not None else self._process.pid
+
+    def kill(self) -> None:
+        """End the server and its stubs at once (SIGKILL), without Triton's wait for in-flight requests."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self.stop()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the server to exit (SIGINT), kill it after `timeout`, and remove its workspace."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.pipeline import build
+from kotox_build.repository import PYTHON_MODELS
 from kotox_build.spec import Spec
+from kotox_server.binary import find_server
 from kotox_server.triton import Ports, TritonServer
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -28,9 +32,18 @@ def free_ports(n: int) -> list[int]:
 
 
 def free_server_ports() -> Ports:
-    """HTTP, gRPC and metrics ports nobody listens on."""
-    http, grpc, metrics = free_ports(3)
-    return Ports(http=http, grpc=grpc, metrics=metrics)
+    """HTTP, gRPC, metrics and health ports nobody listens on."""
+    http, grpc, metrics, health = free_ports(4)
+    return Ports(http=http, grpc=grpc, metrics=metrics, health=health)
+
+
+def python_model(filename: str):
+    """Import one of the served model.py files as a module, with the server's real `triton_python_backend_utils`."""
+    sys.path.insert(0, str(find_server().backends / "python"))
+    spec = importlib.util.spec_from_file_location(f"kotox_{filename[:-3]}", PYTHON_MODELS / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,10 @@
 """Arithmetic of the served Python models, imported with the server's real `triton_python_backend_utils`."""
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
-from kotox_build.repository import PYTHON_MODELS
+from conftest import python_model
 from kotox_build.spec import load_spec
-from kotox_server.binary import find_server
-
-
-def python_model(filename: str):
-    """Import one of the served model.py files as a module."""
-    sys.path.insert(0, str(find_server().backends / "python"))
-    spec = importlib.util.spec_from_file_location(f"kotox_{filename[:-3]}", PYTHON_MODELS / filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -30,14 +30,6 @@ LOAD_THREADS = 3
 NAMESPACE, POD, GONE_POD = "kotox", "kotox-0", "kotox-gone"  # the labels Kubernetes discovery would add
 JOB = "kotox-metrics"  # the Prometheus Operator names the job after the scraped Service
 GPU_ONLY = "nv_gpu_"  # Triton exports GPU series only where it sees a GPU
-SUPERVISOR = re.compile(r'kotox_ready|kotox_stub_restarts_total|endpoint="health"')
-
-
-def launcher_takes(flag: str) -> bool:
-    """True when `python -m kotox_server` has `flag`."""
-    usage = subprocess.run([sys.executable, "-m", "kotox_server", "--help"], capture_output=True, text=True,
-                           timeout=60, check=True).stdout
-    return flag in usage
 
 
 def wait_http(url: str, timeout: float, process: subprocess.Popen) -> None:
@@ -109,46 +101,37 @@ class Prometheus:
         return self.get("/api/v1/query", query=expr)["result"]
 
 
-def prometheus_config(metrics: int, health: int | None, dead: int) -> dict:
+def prometheus_config(metrics: int, health: int, dead: int) -> dict:
     """Scrape every second the way the ServiceMonitor does: Triton's port, the supervisor's, and a dead pod."""
     def target(port: int, pod: str, endpoint: str) -> dict:
         return {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod, "endpoint": endpoint}}
 
-    targets = [target(metrics, POD, "metrics"), target(dead, GONE_POD, "metrics")]
-    if health is not None:
-        targets.append(target(health, POD, "health"))
+    targets = [target(metrics, POD, "metrics"), target(health, POD, "health"), target(dead, GONE_POD, "metrics")]
     return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(MONITORING / "rules.yaml")],
             "scrape_configs": [{"job_name": JOB, "static_configs": targets}]}
 
 
 @pytest.fixture(scope="module")
-def supervised() -> bool:
-    """Whether the launcher has the reliability issue's supervisor (its health port serves kotox_* metrics)."""
-    return launcher_takes("--health-port")
-
-
-@pytest.fixture(scope="module")
-def prometheus(tiny_repository, tmp_path_factory, supervised) -> Prometheus:
+def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
     """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it."""
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus is missing: make tools"
     tmp = tmp_path_factory.mktemp("prometheus")
     ports = free_server_ports()
-    health, web, dead = free_ports(3)
+    web, dead = free_ports(2)
     cmd = [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(tiny_repository),
            "--host", ports.host, "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
-           "--metrics-port", str(ports.metrics), *container(render("cpu"))["args"]]
-    if supervised:
-        cmd += ["--health-port", str(health)]
+           "--metrics-port", str(ports.metrics), "--health-port", str(ports.health),
+           *container(render("cpu"))["args"]]
     config = tmp / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(ports.metrics, health if supervised else None, dead)))
+    config.write_text(yaml.safe_dump(prometheus_config(ports.metrics, ports.health, dead)))
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
     prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
                              f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
                             stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
     try:
-        wait_http(f"http://{ports.host}:{ports.http}/v2/health/ready", 180, server)
+        wait_http(f"http://{ports.host}:{ports.health}/health/ready", 180, server)
         wait_http(f"http://127.0.0.1:{web}/-/ready", 60, prom)
         Prometheus(web, prom).wait_for_scrape(POD)
         assert load(ports.grpc_url, LOAD_SECONDS) > 0
@@ -186,8 +169,8 @@ def assert_data(prometheus: Prometheus, exprs: list[str], finite: bool = True) -
 
 
 def test_dashboard_queries_return_data(prometheus):
-    exprs = [e for e in dashboard_exprs() if GPU_ONLY not in e and not SUPERVISOR.search(e)]
-    assert len(exprs) >= 12
+    exprs = [e for e in dashboard_exprs() if GPU_ONLY not in e]
+    assert len(exprs) >= 16 and any("kotox_stub_restarts_total" in e for e in exprs)
     assert_data(prometheus, exprs)
 
 
@@ -195,8 +178,8 @@ def test_recording_rules_return_data(prometheus):
     assert_data(prometheus, [r["record"] for r in rules() if "record" in r])
 
 
-def test_alert_expressions_evaluate_on_real_series(prometheus, supervised):
-    assert_data(prometheus, [e for e in alert_exprs() if supervised or not SUPERVISOR.search(e)])
+def test_alert_expressions_evaluate_on_real_series(prometheus):
+    assert_data(prometheus, alert_exprs())
 
 
 def test_server_down_alert_catches_a_dead_pod(prometheus):
@@ -220,7 +203,6 @@ def test_model_picker_lists_the_served_models(prometheus, tiny_spec):
     assert {contract.ENSEMBLE, *(m.name for m in tiny_spec.members)} <= set(models)
 
 
-def test_supervisor_queries_return_data(prometheus, supervised):
-    if not supervised:
-        pytest.skip("the launcher has no --health-port yet (issue 9's supervisor): kotox_* series not served")
-    assert_data(prometheus, [e for e in dashboard_exprs() + alert_exprs() if SUPERVISOR.search(e)])
+def test_supervisor_reports_the_pod_ready(prometheus):
+    (ready,) = prometheus.query(f'kotox_ready{{pod="{POD}"}}')
+    assert ready["value"][1] == "1"

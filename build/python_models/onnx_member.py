@@ -9,6 +9,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+DEADLINE = "deadline_ns"  # stamped by the tokenizer: past it, the request waited too long and is refused unrun
 
 
 def length_groups(lengths: np.ndarray, run_cost_tokens: float) -> list[np.ndarray]:
@@ -64,10 +65,21 @@ class TritonPythonModel:
         model = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.run_cost = run_cost_tokens(self.session)
+        self.overloaded = (f"{args['model_name']} is overloaded: the request waited past its queue budget "
+                           "(queue_timeout_ms); retry later")
         pb_utils.Logger.log_info(f"{args['model_name']}: one ONNX Runtime run costs as much as "
                                  f"{self.run_cost:.0f} tokens; rows are grouped by length accordingly")
 
     def execute(self, requests):
+        now = time.monotonic_ns()
+        late = [pb_utils.get_input_tensor_by_name(r, DEADLINE).as_numpy()[0, 0] < now for r in requests]
+        fresh = [r for r, stale in zip(requests, late) if not stale]
+        answers = iter(self.run(fresh) if fresh else [])
+        return [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded, pb_utils.TritonError.UNAVAILABLE))
+                if stale else next(answers) for stale in late]
+
+    def run(self, requests) -> list:
+        """Responses with logits for `requests`, computed as one ragged batch."""
         feeds = [{n: pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS} for r in requests]
         batch = merge(feeds)
         lengths = batch["attention_mask"].sum(axis=1)

@@ -2,6 +2,7 @@
 
 import bisect
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer, normalizers
 
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
+DEADLINE = "deadline_ns"  # CLOCK_MONOTONIC ns after which a member drops the row unrun (overload)
+WINDOW_CHARS_PER_TOKEN = 16  # first look at 16 characters per kept token; grown 4x while that cannot decide
 
 
 def padded_width(longest: int, widths: list[int]) -> int:
@@ -16,31 +19,65 @@ def padded_width(longest: int, widths: list[int]) -> int:
     return widths[bisect.bisect_left(widths, longest)] if widths else longest
 
 
+def head(text: str, counter: Tokenizer, kept: int, window: int) -> str:
+    """The shortest prefix of `text` (window grown 4x) whose first `kept` tokens are the whole text's: they end in a
+    word before the prefix's last, possibly cut, word. `counter` must not truncate."""
+    while len(text) > window:
+        words = [w for w in counter.encode(text[:window], add_special_tokens=False).word_ids if w is not None]
+        if len(words) > kept and words[kept - 1] < words[-1]:
+            return text[:window]
+        window *= 4
+    return text
+
+
 class TritonPythonModel:
     def initialize(self, args):
-        params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config["parameters"].items()}
+        self.budget_ns = int(params["queue_timeout_ms"]) * 1_000_000
+        self.stamps = any(o["name"] == DEADLINE for o in config["output"])
         folder = Path(args["model_repository"]) / args["model_version"]
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.normalizer = normalizers.Sequence(  # NFD Hangul (jamo) reads as the NFC syllables it spells
             [normalizers.NFC()] + ([self.tokenizer.normalizer] if self.tokenizer.normalizer else []))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(params["max_tokens"]))
+        self.tokenizer.no_truncation()
+        self.counter = Tokenizer.from_str(self.tokenizer.to_str())  # untruncated: where a long comment may be cut
+        max_tokens = int(params["max_tokens"])
+        self.tokenizer.enable_truncation(max_tokens)
+        self.kept = max_tokens - self.tokenizer.post_processor.num_special_tokens_to_add(False)
+        self.window = WINDOW_CHARS_PER_TOKEN * max_tokens
+        self.max_bytes = int(params["max_comment_bytes"])
         self.pad_id = int(params["pad_id"])
         self.widths = sorted(json.loads(params["pad_widths"]))
+
+    def decode(self, rows: np.ndarray) -> list[str]:
+        """A request's rows as text cut to what can change the answer; ValueError names a row that cannot be read."""
+        texts = []
+        for i, row in enumerate(rows):
+            raw = row if isinstance(row, bytes) else str(row).encode()
+            if len(raw) > self.max_bytes:
+                raise ValueError(f"TEXT row {i} is {len(raw):,} bytes; the limit is {self.max_bytes:,} bytes "
+                                 f"(max_comment_bytes): only the first {self.kept} tokens are read")
+            try:
+                texts.append(head(raw.decode("utf-8"), self.counter, self.kept, self.window))
+            except UnicodeDecodeError as err:
+                raise ValueError(f"TEXT row {i} must be UTF-8 text: {err}") from None
+        return texts
 
     def execute(self, requests):
         texts, counts, errors = [], [], []
         for request in requests:
-            rows = pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
             try:
-                decoded = [row.decode("utf-8") if isinstance(row, bytes) else str(row) for row in rows]
+                decoded = self.decode(pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1))
                 errors.append(None)
-            except UnicodeDecodeError as err:
+            except ValueError as err:
                 decoded = []
-                errors.append(pb_utils.TritonError(f"TEXT must be UTF-8 text: {err}", pb_utils.TritonError.INVALID_ARG))
+                errors.append(pb_utils.TritonError(str(err), pb_utils.TritonError.INVALID_ARG))
             texts.extend(decoded)
             counts.append(len(decoded))
         encodings = iter(self.tokenizer.encode_batch(texts))
+        deadline = time.monotonic_ns() + self.budget_ns
         responses = []
         for count, error in zip(counts, errors):
             if error is not None:
@@ -55,5 +92,7 @@ class TritonPythonModel:
                 arrays["input_ids"][row, :n] = enc.ids
                 arrays["attention_mask"][row, :n] = enc.attention_mask
                 arrays["token_type_ids"][row, :n] = enc.type_ids
+            if self.stamps:
+                arrays[DEADLINE] = np.full((count, 1), deadline, np.int64)
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in arrays.items()]))
         return responses

@@ -9,7 +9,8 @@ from tritonclient.utils import InferenceServerException
 
 from kotox_client import contract
 from kotox_client.errors import translate
-from kotox_client.request import ClientSettings, Deployment, Texts, batches, inputs, normalise, outputs
+from kotox_client.request import (Attempts, ClientSettings, Deployment, RetryPolicy, Texts, batches, inputs, normalise,
+                                  outputs)
 from kotox_client.result import Classification, parse_answer
 
 
@@ -17,14 +18,19 @@ class AsyncToxicityClient(ClientSettings):
     """Classify Korean comments with the kotox ensemble over gRPC from asyncio code."""
 
     def __init__(self, url: str = contract.DEFAULT_URL, model: str = contract.ENSEMBLE,
-                 batch_size: int | None = None, timeout: float | None = 30.0):
-        super().__init__(InferenceServerClient, url, model, batch_size, timeout)
+                 batch_size: int | None = None, timeout: float | None = 30.0, retry: RetryPolicy | None = None):
+        super().__init__(InferenceServerClient, url, model, batch_size, timeout, retry)
 
-    async def _call(self, method, *args, **kwargs):
-        try:
-            return await method(*args, client_timeout=self.timeout, **kwargs)
-        except InferenceServerException as err:
-            raise translate(err, self.url, self.model) from None
+    async def _call(self, method, *args, server_deadline: bool = False, **kwargs):
+        attempts = Attempts(self.retry, self.timeout)
+        while True:
+            if server_deadline:
+                kwargs["timeout"] = attempts.server_timeout_us()
+            try:
+                return await method(*args, client_timeout=attempts.remaining(), **kwargs)
+            except InferenceServerException as err:
+                failure = translate(err, self.url, self.model)
+            await asyncio.sleep(attempts.wait_after(failure))
 
     async def deployment(self) -> Deployment:
         """Members, labels and batch limit, read once from the server."""
@@ -47,7 +53,9 @@ class AsyncToxicityClient(ClientSettings):
         size = deployment.batch_size(self._batch_size)
 
         async def one(start: int, chunk: list[str]) -> list[Classification]:
-            answer = await self._call(self._client.infer, self.model, inputs(chunk, start * size), outputs=outputs())
+            answer = await self._call(self._client.infer, self.model,
+                                      inputs(chunk, start * size, deployment.max_comment_bytes), outputs=outputs(),
+                                      server_deadline=True)
             return parse_answer(answer, deployment.members, deployment.labels[1])
 
         parts = await asyncio.gather(*(one(i, chunk) for i, chunk in enumerate(batches(items, size))))

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import time
+
 from tritonclient.grpc import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from kotox_client import contract
 from kotox_client.errors import translate
-from kotox_client.request import ClientSettings, Deployment, Texts, batches, inputs, normalise, outputs
+from kotox_client.request import (Attempts, ClientSettings, Deployment, RetryPolicy, Texts, batches, inputs, normalise,
+                                  outputs)
 from kotox_client.result import Classification, parse_answer
 
 
 class ToxicityClient(ClientSettings):
-    """Classify Korean comments with the kotox ensemble over gRPC."""
+    """Classify Korean comments with the kotox ensemble over gRPC; retryable failures are retried within `timeout`."""
 
     def __init__(self, url: str = contract.DEFAULT_URL, model: str = contract.ENSEMBLE,
-                 batch_size: int | None = None, timeout: float | None = 30.0):
-        super().__init__(InferenceServerClient, url, model, batch_size, timeout)
+                 batch_size: int | None = None, timeout: float | None = 30.0, retry: RetryPolicy | None = None):
+        super().__init__(InferenceServerClient, url, model, batch_size, timeout, retry)
 
-    def _call(self, method, *args, **kwargs):
-        try:
-            return method(*args, client_timeout=self.timeout, **kwargs)
-        except InferenceServerException as err:
-            raise translate(err, self.url, self.model) from None
+    def _call(self, method, *args, server_deadline: bool = False, **kwargs):
+        attempts = Attempts(self.retry, self.timeout)
+        while True:
+            if server_deadline:
+                kwargs["timeout"] = attempts.server_timeout_us()
+            try:
+                return method(*args, client_timeout=attempts.remaining(), **kwargs)
+            except InferenceServerException as err:
+                failure = translate(err, self.url, self.model)
+            time.sleep(attempts.wait_after(failure))
 
     @property
     def deployment(self) -> Deployment:
@@ -45,7 +53,8 @@ class ToxicityClient(ClientSettings):
         size = deployment.batch_size(self._batch_size)
         results: list[Classification] = []
         for start, chunk in enumerate(batches(items, size)):
-            answer = self._call(self._client.infer, self.model, inputs(chunk, start * size), outputs=outputs())
+            answer = self._call(self._client.infer, self.model, inputs(chunk, start * size, deployment.max_comment_bytes),
+                                outputs=outputs(), server_deadline=True)
             results += parse_answer(answer, deployment.members, deployment.labels[1])
         return results[0] if single else results
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ import numpy as np
 from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from kotox_client import contract
-from kotox_client.errors import BadInputError
+from kotox_client.errors import BadInputError, KotoxError
 
 Texts = str | Iterable[str]
 
@@ -22,15 +24,17 @@ class Deployment:
     members: tuple[str, ...]
     labels: tuple[str, str]
     max_batch_size: int
+    max_comment_bytes: int | None = None  # servers built before the limit existed do not declare one
 
     @classmethod
     def from_config(cls, config: dict) -> "Deployment":
         """Read members, labels and max batch size from a `get_model_config(as_json=True)` answer."""
         config = config.get("config", config)
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        limit = params.get(contract.PARAM_MAX_COMMENT_BYTES)
         return cls(members=tuple(json.loads(params[contract.PARAM_MEMBERS])),
                    labels=tuple(json.loads(params[contract.PARAM_LABELS])),
-                   max_batch_size=int(config["max_batch_size"]))
+                   max_batch_size=int(config["max_batch_size"]), max_comment_bytes=int(limit) if limit else None)
 
     def batch_size(self, requested: int | None) -> int:
         """The rows per request: `requested`, checked against the server's limit, or that limit."""
@@ -61,14 +65,17 @@ def batches(texts: list[str], size: int) -> Iterator[list[str]]:
         yield texts[start:start + size]
 
 
-def inputs(texts: list[str], offset: int = 0) -> list[InferInput]:
-    """The TEXT tensor for one request: one UTF-8 comment per row."""
+def inputs(texts: list[str], offset: int = 0, max_bytes: int | None = None) -> list[InferInput]:
+    """The TEXT tensor for one request: one UTF-8 comment per row, each within the server's `max_bytes`."""
     rows = []
     for i, text in enumerate(texts):
         try:
             rows.append([text.encode("utf-8")])
         except UnicodeEncodeError as err:
             raise BadInputError(f"texts[{offset + i}] cannot be encoded as UTF-8: {err}") from None
+        if max_bytes is not None and len(rows[-1][0]) > max_bytes:
+            raise BadInputError(f"texts[{offset + i}] is {len(rows[-1][0]):,} UTF-8 bytes; the server's limit is "
+                                f"{max_bytes:,} (max_comment_bytes); only its first tokens count, so send a prefix")
     array = np.array(rows, dtype=np.object_)
     tensor = InferInput(contract.INPUT_TEXT, list(array.shape), "BYTES")
     tensor.set_data_from_numpy(array)
@@ -80,11 +87,51 @@ def outputs() -> list[InferRequestedOutput]:
     return [InferRequestedOutput(name) for name in contract.OUTPUTS]
 
 
-class ClientSettings:
-    """Settings both clients share: where the server is, which ensemble, rows per request, timeout."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before sending again a call that failed with a retryable error."""
 
-    def __init__(self, server_client, url: str, model: str, batch_size: int | None, timeout: float | None):
+    attempts: int = 4  # tries in all; 1 turns retries off
+    base_s: float = 0.05  # the first wait is drawn from [0, base_s], the next from [0, 2 * base_s], ...
+    cap_s: float = 2.0  # ... never from more than [0, cap_s] ("full jitter" exponential backoff)
+
+    def delays(self) -> Iterator[float]:
+        """The jittered waits between tries."""
+        for attempt in range(self.attempts - 1):
+            yield random.uniform(0.0, min(self.cap_s, self.base_s * 2 ** attempt))
+
+
+class Attempts:
+    """One call's tries: the time left of its deadline, and the wait before the next try after a failure."""
+
+    def __init__(self, policy: RetryPolicy, timeout: float | None):
+        self._delays = policy.delays()
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> float | None:
+        """Seconds left for this try (the gRPC deadline)."""
+        return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
+
+    def server_timeout_us(self) -> int | None:
+        """The same deadline in microseconds for Triton, which refuses a request still queued when it passes."""
+        remaining = self.remaining()
+        return None if remaining is None else max(int(remaining * 1e6), 1)
+
+    def wait_after(self, error: KotoxError) -> float:
+        """Seconds to wait before trying again; raises `error` when it is final, tries are spent or time is up."""
+        delay = next(self._delays, None) if error.retryable else None
+        if delay is None or (self._deadline is not None and time.monotonic() + delay >= self._deadline):
+            raise error
+        return delay
+
+
+class ClientSettings:
+    """Settings both clients share: where the server is, which ensemble, rows per request, timeout, retries."""
+
+    def __init__(self, server_client, url: str, model: str, batch_size: int | None, timeout: float | None,
+                 retry: RetryPolicy | None):
         self.url, self.model, self.timeout = url, model, timeout
+        self.retry = retry or RetryPolicy()
         self._batch_size = batch_size
         self._client = server_client(url)
         self._deployment: Deployment | None = None

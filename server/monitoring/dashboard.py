@@ -62,9 +62,11 @@ PANELS = (
             f" / (sum by (model) (rate(nv_cache_num_hits_per_model{{{M}}}[{RATE}]))"
             f" + sum by (model) (rate(nv_cache_num_misses_per_model{{{M}}}[{RATE}])))", "{{model}}"),),
           "Ensemble requests answered from Triton's response cache (every model skipped)."),
-    Panel("Stub restarts (last hour)", "short",
-          (("sum by (model) (increase(kotox_stub_restarts_total[1h]))", "{{model}}"),),
-          "Dead Python stubs the launcher's supervisor healed by reloading the model."),
+    Panel("Stub and server restarts (last hour)", "short",
+          (("sum by (model) (increase(kotox_stub_restarts_total[1h]))", "{{model}} stubs"),
+           ("sum by (pod) (increase(kotox_server_restarts_total[1h]))", "{{pod}} tritonserver")),
+          "Dead Python stubs the launcher's supervisor healed (reloading the model), and tritonserver processes it "
+          "started again (--heal restart, or after an exit)."),
     Panel("Ready pods", "short",
           (("sum(kotox_ready)", "ready"), ('count(up{job="kotox-metrics",endpoint="health"})', "scraped")),
           "Pods whose supervisor reports ready (Triton ready, every stub alive, not healing) against pods scraped."),

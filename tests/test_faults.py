@@ -1,0 +1,116 @@
+"""Integration: a killed Python stub is healed under load; a flood is refused fast and leaves no backlog."""
+
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+
+from conftest import free_server_ports
+from kotox_build.pipeline import build
+from kotox_client import KotoxError, RetryPolicy, ServerBusyError, ToxicityClient
+from kotox_server.stubs import live_stubs
+from kotox_server.supervisor import Supervisor
+from kotox_server.triton import TritonServer
+
+pytestmark = pytest.mark.integration
+COMMENTS = ["안녕하세요 반갑습니다", "이 영화 정말 최악이다", "ㅋㅋㅋ 웃기네", "좋은 하루 보내세요"]
+LONG = "이 댓글은 꽤 길어서 토큰이 많이 나옵니다 " * 20
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def probe(ports, path: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://{ports.host}:{ports.health}{path}", timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+def wait_for(condition, seconds: float) -> float:
+    """Seconds until `condition()` held; fails after `seconds`."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, f"not within {seconds} s"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def supervised(tiny_repository):
+    ports = free_server_ports()
+    supervisor = Supervisor(TritonServer(tiny_repository, ports)).start()
+    supervisor.serve_health(ports.host, ports.health)
+    yield supervisor
+    supervisor.stop()
+
+
+def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tiny_spec):
+    ports = supervised.server.ports
+    member = tiny_spec.members[0].name
+    with ToxicityClient(ports.grpc_url, timeout=10, retry=NO_RETRY) as client:
+        expected = [r.toxic_prob for r in client.classify(COMMENTS)]
+        answers, stop = [], threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append([r.toxic_prob for r in client.classify(COMMENTS)])
+                except KotoxError as err:
+                    answers.append(err)
+
+        threads = [threading.Thread(target=load) for _ in range(2)]
+        for t in threads:
+            t.start()
+        assert probe(ports, "/health/ready") == 200
+        os.kill(live_stubs(supervised.server.pid)[f"{member}_0_0"], signal.SIGKILL)
+        try:
+            unready = wait_for(lambda: probe(ports, "/health/ready") == 503, 5)
+            healed = wait_for(lambda: probe(ports, "/health/ready") == 200, 30)
+            time.sleep(1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert [r.toxic_prob for r in client.classify(COMMENTS)] == pytest.approx(expected, abs=1e-6)
+    assert unready + healed < 30 and probe(ports, "/health/live") == 200
+    results = [a for a in answers if not isinstance(a, Exception)]
+    assert results and all(r == pytest.approx(expected, abs=1e-6) for r in results), "a wrong answer was served"
+    metrics = urllib.request.urlopen(f"http://{ports.host}:{ports.health}/metrics", timeout=5).read().decode()
+    assert f'kotox_stub_restarts_total{{model="{member}"}} 1' in metrics and "kotox_ready 1" in metrics
+
+
+def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
+    spec = replace(tiny_spec, max_queue_size=4)
+    ports = free_server_ports()
+    with TritonServer(build(spec, tmp_path / "repo"), ports), \
+            ToxicityClient(ports.grpc_url, timeout=30, retry=NO_RETRY) as client:
+        expected = client.classify(LONG).toxic_prob
+
+        def send(_) -> tuple[float, object]:
+            start = time.monotonic()
+            try:
+                results = client.classify([LONG] * 32)
+                return time.monotonic() - start, all(r.toxic_prob == pytest.approx(expected, abs=1e-6)
+                                                     for r in results)
+            except KotoxError as err:
+                return time.monotonic() - start, err
+
+        with ThreadPoolExecutor(24) as pool:
+            outcomes = list(pool.map(send, range(96)))
+        after = time.monotonic()
+        assert client.classify(LONG).toxic_prob == pytest.approx(expected, abs=1e-6)
+        after = time.monotonic() - after
+    busy = [s for s, o in outcomes if isinstance(o, ServerBusyError)]
+    answered = [s for s, o in outcomes if o is True]
+    assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
+    assert busy and answered
+    assert max(busy) < 5 and max(answered) < 10  # bounds, not benchmarks: `loadtest/faults.py overload` measures
+    assert after < 2, "the server was still working through abandoned requests"
