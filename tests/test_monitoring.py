@@ -127,18 +127,20 @@ def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
     config = tmp / "prometheus.yml"
     config.write_text(yaml.safe_dump(prometheus_config(ports.metrics, ports.health, dead)))
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
-    prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
+    prom = None
     try:
         wait_http(f"http://{ports.host}:{ports.health}/health/ready", 180, server)
+        prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
+                                 f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
+                                stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
         wait_http(f"http://127.0.0.1:{web}/-/ready", 60, prom)
         Prometheus(web, prom).wait_for_scrape(POD)
         assert load(ports.grpc_url, LOAD_SECONDS) > 0
         time.sleep(3)  # a few more scrapes and rule evaluations after the load
         yield Prometheus(web, prom)
     finally:
-        stop(prom)
+        if prom is not None:
+            stop(prom)
         stop(server)
 
 
@@ -185,7 +187,8 @@ def test_alert_expressions_evaluate_on_real_series(prometheus):
 def test_server_down_alert_catches_a_dead_pod(prometheus):
     alerts = prometheus.get("/api/v1/alerts")["alerts"]
     down = {a["labels"]["pod"]: a["state"] for a in alerts if a["labels"]["alertname"] == "KotoxServerDown"}
-    assert down == {GONE_POD: "pending"}, "pending for its `for:` minute, and only for the pod that does not answer"
+    assert down.keys() == {GONE_POD}, "only the pod that does not answer"
+    assert down[GONE_POD] in {"pending", "firing"}  # pending for its `for:` minute, then firing
 
 
 def test_adapter_rule_serves_the_hpa_metric(prometheus):
