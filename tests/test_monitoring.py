@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from conftest import free_ports, free_server_ports
 from deployment_files import MONITORING, adapter_rules, container, render, rules
 from kotox_build.data import traffic_comments
 from kotox_client import ToxicityClient, contract
+from kotox_server.stubs import live_stubs
 
 pytestmark = pytest.mark.integration
 LOAD_SECONDS = 12
@@ -79,8 +81,8 @@ def load(url: str, seconds: float) -> int:
 class Prometheus:
     """A real Prometheus on loopback, queried over its HTTP API."""
 
-    def __init__(self, port: int, process: subprocess.Popen):
-        self.base, self.process = f"http://127.0.0.1:{port}", process
+    def __init__(self, port: int, process: subprocess.Popen, launcher: subprocess.Popen):
+        self.base, self.process, self.launcher = f"http://127.0.0.1:{port}", process, launcher
 
     def get(self, path: str, **params) -> dict:
         url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
@@ -134,10 +136,10 @@ def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
                                  f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
                                 stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
         wait_http(f"http://127.0.0.1:{web}/-/ready", 60, prom)
-        Prometheus(web, prom).wait_for_scrape(POD)
+        Prometheus(web, prom, server).wait_for_scrape(POD)
         assert load(ports.grpc_url, LOAD_SECONDS) > 0
         time.sleep(3)  # a few more scrapes and rule evaluations after the load
-        yield Prometheus(web, prom)
+        yield Prometheus(web, prom, server)
     finally:
         if prom is not None:
             stop(prom)
@@ -209,3 +211,29 @@ def test_model_picker_lists_the_served_models(prometheus, tiny_spec):
 def test_supervisor_reports_the_pod_ready(prometheus):
     (ready,) = prometheus.query(f'kotox_ready{{pod="{POD}"}}')
     assert ready["value"][1] == "1"
+
+
+def tritonserver_pid(launcher_pid: int) -> int:
+    """The tritonserver the launcher started (its child)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if ppid == launcher_pid and argv0.endswith(b"tritonserver"):
+                return int(entry.name)
+    raise LookupError(f"no tritonserver under pid {launcher_pid}")
+
+
+def test_a_killed_stub_shows_as_a_restart_and_the_pod_comes_back(prometheus, tiny_spec):
+    """Last in this module: it kills a member's stub of the shared server; the supervisor heals it."""
+    member = tiny_spec.members[0].name
+    os.kill(live_stubs(tritonserver_pid(prometheus.launcher.pid))[f"{member}_0_0"], signal.SIGKILL)
+    panel = f'sum by (model) (increase(kotox_stub_restarts_total{{model="{member}"}}[1h]))'
+    deadline = time.monotonic() + 90
+    for expr in (f"{panel} > 0", f'kotox_ready{{pod="{POD}"}} == 1'):  # counted, then ready again
+        while not prometheus.query(expr):
+            assert time.monotonic() < deadline, f"Prometheus saw no {expr} within 90 s of the kill"
+            time.sleep(1)
