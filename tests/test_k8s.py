@@ -33,7 +33,7 @@ def test_every_document_validates_strictly(overlay, version):
     assert {d["kind"] for d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     for doc in docs:
         if doc["apiVersion"].startswith("monitoring.coreos.com/"):
-            continue  # a CRD: kubernetes-validate has no schema for it (test_service_monitor_scrapes_both_ports)
+            continue  # CRDs: no schema in kubernetes-validate; checked by the ServiceMonitor and PrometheusRule tests
         kubernetes_validate.validate(doc, version, strict=True)
 
 
@@ -187,3 +187,16 @@ def test_pod_runs_as_the_images_user():
     for overlay in OVERLAYS:
         pod = one(render(overlay), "Deployment")["spec"]["template"]["spec"]["securityContext"]
         assert pod["runAsNonRoot"] and pod["runAsUser"] == uid
+
+
+def test_prometheus_rule_is_rules_yaml():
+    """The Operator's PrometheusRule is rules.yaml wrapped, as server/monitoring/operator_rules.py writes it."""
+    spec = importlib.util.spec_from_file_location("kotox_operator_rules",
+                                                  ROOT / "server" / "monitoring" / "operator_rules.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/operator_rules.py"
+    for overlay in OVERLAYS:
+        rule = one(render(overlay), "PrometheusRule")
+        assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
+        assert [r for group in rule["spec"]["groups"] for r in group["rules"]] == rules()
