@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -46,3 +48,11 @@ def rules() -> list[dict]:
 def adapter_rules() -> list[dict]:
     """The prometheus-adapter rules."""
     return yaml.safe_load((MONITORING / "prometheus-adapter.yaml").read_text())["rules"]
+
+
+def monitoring_script(name: str) -> ModuleType:
+    """Import one of server/monitoring's scripts (not a package) by file name, e.g. `dashboard`."""
+    spec = importlib.util.spec_from_file_location(f"kotox_monitoring_{name}", MONITORING / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look the module up
+    spec.loader.exec_module(module)
+    return module

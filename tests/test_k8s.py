@@ -4,7 +4,6 @@ with the one place each port, flag, name and tag is written (the contract, the l
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import tomllib
 import kubernetes_validate
 import pytest
 
-from deployment_files import OVERLAYS, ROOT, adapter_rules, container, one, render, rules
+from deployment_files import OVERLAYS, ROOT, adapter_rules, container, monitoring_script, one, render, rules
 from kotox_build.spec import load_spec
 from kotox_client import contract
 from kotox_server.triton import GRPC_MAX_CONNECTION_AGE_MS, Ports, TritonServer
@@ -173,9 +172,7 @@ def test_promtool_accepts_the_rules():
 
 def test_dashboard_json_is_rendered_from_its_description():
     """kotox-dashboard.json is what server/monitoring/dashboard.py writes: edit the panel list, then re-render."""
-    spec = importlib.util.spec_from_file_location("kotox_dashboard", ROOT / "server" / "monitoring" / "dashboard.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look the module up
-    spec.loader.exec_module(module)
+    module = monitoring_script("dashboard")
     assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/dashboard.py"
 
 
@@ -191,10 +188,7 @@ def test_pod_runs_as_the_images_user():
 
 def test_prometheus_rule_is_rules_yaml():
     """The Operator's PrometheusRule is rules.yaml wrapped, as server/monitoring/operator_rules.py writes it."""
-    spec = importlib.util.spec_from_file_location("kotox_operator_rules",
-                                                  ROOT / "server" / "monitoring" / "operator_rules.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = monitoring_script("operator_rules")
     assert module.OUT.read_text() == module.render(), "stale: run .venv/bin/python server/monitoring/operator_rules.py"
     for overlay in OVERLAYS:
         rule = one(render(overlay), "PrometheusRule")
