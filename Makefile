@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup tools demo test serve build capacity benchmark overhead quantization
+.PHONY: setup monitoring-tools demo test serve build capacity benchmark overhead quantization
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 
 setup: $(STAMP)
 
-tools:  # Debian's Prometheus + promtool for the monitoring tests (root, apt; skipped when installed)
+monitoring-tools:  # Debian's Prometheus + promtool for the monitoring tests (root, apt; skipped when installed)
 	bash .ci/install-prometheus
 
 demo: setup
@@ -27,7 +27,7 @@ build: setup
 serve: setup
 	$(PY) -m kotox_server
 
-test: setup tools
+test: setup monitoring-tools
 	$(PY) -m pytest -q
 
 capacity: setup

@@ -118,7 +118,7 @@ def prometheus_config(metrics: int, health: int, dead: int) -> dict:
 def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
     """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it."""
     binary = shutil.which("prometheus")
-    assert binary, "Debian's prometheus is missing: make tools"
+    assert binary, "Debian's prometheus is missing: make monitoring-tools"
     tmp = tmp_path_factory.mktemp("prometheus")
     ports = free_server_ports()
     web, dead = free_ports(2)
