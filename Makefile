@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup monitoring-tools demo test serve build capacity benchmark overhead quantization
+.PHONY: setup monitoring-tools demo test serve build capacity benchmark overhead quantization faults soak
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,9 @@ overhead: setup
 
 quantization: setup
 	$(PY) loadtest/quantization.py
+
+faults: setup
+	$(PY) loadtest/faults.py all
+
+soak: setup
+	$(PY) loadtest/soak.py

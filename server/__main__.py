@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
               f"health http://{ports.host}:{ports.health}/health/ready (Ctrl-C stops)", flush=True)
         while True:
             time.sleep(3600)
-    except ServerError as err:
+    except (ServerError, OSError) as err:  # OSError: the health port is taken
         print(f"kotox serve: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

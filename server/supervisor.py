@@ -87,8 +87,12 @@ class Supervisor:
         if self.heal == "restart":
             self._restart()
         else:
-            for model in models:
-                self._reload(model)
+            try:
+                for model in models:
+                    self._reload(model)
+            except Exception as err:
+                log.error("kotox supervisor: reloading %s failed (%s); restarting the server", models, err)
+                self._restart()
         self.stub_restarts.update(models)
         log.warning("kotox supervisor: %s healed", models)
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ CPU_NOISE = ("CudaDriverHelper", "NVML", "DCGM", "pinned memory")
 ADMIN_HEADER = "kotox-admin-key"  # model load/unload over HTTP/gRPC only with this header (the supervisor's reloads)
 GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton's name for that header on gRPC
 ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; otherwise each start makes its own
+EXIT_TIMEOUT_S = 15  # on stop, Triton finishes requests in flight for at most this long (its default: 30)
 SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
 SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
 # gRPC channels are closed (GOAWAY, in-flight calls get the grace) after this age, so clients behind a
@@ -52,6 +54,17 @@ class Ports:
     grpc: int = contract.DEFAULT_GRPC_PORT
     metrics: int = contract.DEFAULT_METRICS_PORT
     health: int = contract.DEFAULT_HEALTH_PORT
+
+    @classmethod
+    def free(cls, host: str = contract.DEFAULT_HOST) -> "Ports":
+        """Ports nobody listens on at `host` (tests, fault runs)."""
+        sockets = [socket.socket() for _ in range(4)]
+        for s in sockets:
+            s.bind((host, 0))
+        numbers = [s.getsockname()[1] for s in sockets]
+        for s in sockets:
+            s.close()
+        return cls(host, *numbers)
 
     @property
     def grpc_url(self) -> str:
@@ -82,7 +95,7 @@ class TritonServer:
                f"--http-address={p.host}", f"--http-port={p.http}",
                f"--grpc-address={p.host}", f"--grpc-port={p.grpc}",
                f"--metrics-address={p.host}", f"--metrics-port={p.metrics}",
-               "--exit-on-error=true", "--strict-readiness=true",
+               "--exit-on-error=true", "--strict-readiness=true", f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
                "--model-control-mode=explicit", "--load-model=*",  # so the supervisor can reload one broken model
                f"--http-restricted-api=model-repository:{ADMIN_HEADER}={self.admin_key}",
                f"--grpc-restricted-protocol=model-repository:{ADMIN_HEADER}={self.admin_key}",
@@ -157,7 +170,7 @@ class TritonServer:
             self._process.wait()
         self.stop()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = EXIT_TIMEOUT_S + 15.0) -> None:
         """Ask the server to exit (SIGINT), kill it after `timeout`, and remove its workspace."""
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -20,21 +19,9 @@ from kotox_server.triton import Ports, TritonServer
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free TCP ports on loopback."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def free_server_ports() -> Ports:
     """HTTP, gRPC, metrics and health ports nobody listens on."""
-    http, grpc, metrics, health = free_ports(4)
-    return Ports(http=http, grpc=grpc, metrics=metrics, health=health)
+    return Ports.free()
 
 
 def python_model(filename: str):

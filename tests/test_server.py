@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 def serve_cmd(repository, ports) -> list[str]:
     return [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(repository),
-            "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics)]
+            "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port", str(ports.metrics),
+            "--health-port", str(ports.health)]
 
 
 @pytest.fixture

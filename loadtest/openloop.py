@@ -1,0 +1,69 @@
+"""Open-loop load over gRPC asyncio: requests start on a schedule, whatever the server's answers, as users arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tritonclient.grpc.aio import InferenceServerClient
+from tritonclient.utils import InferenceServerException
+
+from kotox_client import contract
+from kotox_client.errors import translate
+from kotox_client.request import inputs, outputs
+
+MAX_IN_FLIGHT = 2000  # a bound on the load generator itself
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request: when it started (s from the run's start), how long it took, and how it ended."""
+
+    start_s: float
+    seconds: float
+    kind: str  # "ok", "wrong" (an answer that differs from the reference), or a kotox error class name
+
+
+async def _one(client, texts: list[str], reference: list[float] | None, timeout: float, t0: float) -> Outcome:
+    start = time.monotonic()
+    try:
+        answer = await client.infer(contract.ENSEMBLE, inputs(texts), outputs=outputs(), client_timeout=timeout)
+        probs = answer.as_numpy(contract.OUTPUT_TOXIC_PROB).reshape(-1)
+        kind = "ok" if reference is None or np.allclose(probs, reference, atol=1e-5) else "wrong"
+    except InferenceServerException as err:
+        kind = type(translate(err, "", contract.ENSEMBLE)).__name__
+    return Outcome(start - t0, time.monotonic() - start, kind)
+
+
+async def _run(url: str, texts: list[str], reference: list[float] | None, rate: float, seconds: float,
+               timeout: float) -> list[Outcome]:
+    client = InferenceServerClient(url)
+    t0 = time.monotonic()
+    tasks: list[asyncio.Task] = []
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        if sum(not t.done() for t in tasks[-MAX_IN_FLIGHT:]) < MAX_IN_FLIGHT:
+            tasks.append(asyncio.create_task(_one(client, texts, reference, timeout, t0)))
+    results = await asyncio.gather(*tasks)
+    await client.close()
+    return list(results)
+
+
+def open_loop(url: str, texts: list[str], rate: float, seconds: float, reference: list[float] | None = None,
+              timeout: float = 30.0) -> list[Outcome]:
+    """Send `texts` as one request `rate` times a second for `seconds`; every answer is checked against
+    `reference` (each row's toxic probability) when given."""
+    return asyncio.run(_run(url, texts, reference, rate, seconds, timeout))
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    """Counts by kind and latency percentiles of the answered and of the refused."""
+    def pct(kind: str) -> dict:
+        ms = [o.seconds * 1000 for o in outcomes if o.kind == kind]
+        return {"count": len(ms), **({f"p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 99)}
+                                     if ms else {})}
+
+    kinds = sorted({o.kind for o in outcomes})
+    return {"requests": len(outcomes), **{kind: pct(kind) for kind in kinds}}
