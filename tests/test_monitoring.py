@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import free_ports, free_server_ports
+from conftest import free_server_ports
 from deployment_files import MONITORING, adapter_rules, container, render, rules
 from kotox_build.data import traffic_comments
 from kotox_client import ToxicityClient, contract
@@ -121,7 +121,8 @@ def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
     assert binary, "Debian's prometheus is missing: make monitoring-tools"
     tmp = tmp_path_factory.mktemp("prometheus")
     ports = free_server_ports()
-    web, dead = free_ports(2)
+    spare = free_server_ports()  # two more free ports: Prometheus' web port and a scrape target nobody serves
+    web, dead = spare.http, spare.grpc
     cmd = [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(tiny_repository),
            "--host", ports.host, "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
            "--metrics-port", str(ports.metrics), "--health-port", str(ports.health),
