@@ -22,8 +22,9 @@ from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_client import KotoxError, ToxicityClient, contract
 from kotox_client.request import RetryPolicy, inputs
 from kotox_server.stubs import model_of
+from kotox_server.supervisor import probe
 from openloop import open_loop, summary  # siblings in loadtest/, on sys.path when this file runs as a script
-from served import Launched, health
+from served import Launched
 
 OUT = PROJECT_ROOT / "reports" / "faults"
 COMMENTS = traffic_comments(16, seed=9)
@@ -78,7 +79,7 @@ def wait_health(launched: Launched, status: int, seconds: float) -> float | None
     """Seconds until the readiness probe answers `status`; None if it never did within `seconds`."""
     start = time.monotonic()
     while time.monotonic() - start < seconds:
-        if health(launched.ports) == status:
+        if probe(launched.ports) == status:
             return round(time.monotonic() - start, 2)
         time.sleep(0.05)
     return None

@@ -5,23 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from kotox_server.stubs import live_stubs
+from kotox_server.supervisor import probe
 from kotox_server.triton import Ports
-
-
-def health(ports: Ports, path: str = "/health/ready") -> int | None:
-    """The health port's HTTP status for `path`; None when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://{ports.host}:{ports.health}{path}", timeout=2) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return None
 
 
 class Launched:
@@ -39,7 +27,7 @@ class Launched:
                "--health-port", str(p.health), *self.extra]
         self.process = subprocess.Popen(cmd)
         deadline = time.monotonic() + timeout
-        while health(p) != 200:
+        while probe(p) != 200:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"kotox_server did not become ready: {' '.join(cmd)}")
             time.sleep(0.2)

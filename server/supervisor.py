@@ -6,6 +6,8 @@ import json
 import logging
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import tritonclient.grpc as grpcclient
 
 from kotox_server.stubs import live_stubs, model_of
-from kotox_server.triton import GRPC_ADMIN_HEADER, TritonServer
+from kotox_server.triton import GRPC_ADMIN_HEADER, Ports, TritonServer
 
 log = logging.getLogger("kotox.supervisor")
 HEALS = ("reload", "restart")
@@ -169,3 +171,14 @@ def _handler(supervisor: Supervisor) -> type[BaseHTTPRequestHandler]:
 
 def _probe(ok: bool) -> tuple[int, str]:
     return (200, "ok\n") if ok else (503, "unavailable\n")
+
+
+def probe(ports: Ports, path: str = "/health/ready") -> int | None:
+    """The HTTP status a supervisor's health port answers for `path`; None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://{ports.host}:{ports.health}{path}", timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None

@@ -4,7 +4,6 @@ import os
 import signal
 import threading
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -15,23 +14,13 @@ from conftest import free_server_ports
 from kotox_build.pipeline import build
 from kotox_client import KotoxError, RetryPolicy, ServerBusyError, ToxicityClient
 from kotox_server.stubs import live_stubs
-from kotox_server.supervisor import Supervisor
+from kotox_server.supervisor import Supervisor, probe
 from kotox_server.triton import TritonServer
 
 pytestmark = pytest.mark.integration
 COMMENTS = ["안녕하세요 반갑습니다", "이 영화 정말 최악이다", "ㅋㅋㅋ 웃기네", "좋은 하루 보내세요"]
 LONG = "이 댓글은 꽤 길어서 토큰이 많이 나옵니다 " * 20
 NO_RETRY = RetryPolicy(attempts=1)
-
-
-def probe(ports, path: str) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://{ports.host}:{ports.health}{path}", timeout=2) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return None
 
 
 def wait_for(condition, seconds: float) -> float:

@@ -141,6 +141,8 @@ def test_giant_comments_neither_stall_others_nor_linger(raw, client):
         giants = [pool.submit(send_giant) for _ in range(2)]
         latencies = [ordinary() for _ in range(20)]
         ends = [g.result() for g in giants]
-    for seconds, err in ends:
-        assert err is not None and "max_comment_bytes" in err.message() and seconds < 30
+    for seconds, err in ends:  # refused for its size, or, on a busy machine, as overload before it was read
+        assert err is not None and seconds < 30
+        assert ("INVALID_ARGUMENT" in str(err.status()) and "max_comment_bytes" in err.message()) or \
+            "UNAVAILABLE" in str(err.status()), err.message()
     assert max(latencies) < 5.0  # a bound, not a benchmark: `loadtest/faults.py giant` measures the 500 ms target
