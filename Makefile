@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup monitoring-tools demo test serve build capacity benchmark overhead quantization faults soak
+.PHONY: setup perf-tools monitoring-tools demo test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,15 @@ $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	touch $@
 
 setup: $(STAMP)
+
+# perf_analyzer (from the tritonclient wheel) links libb64 and libcudart.so.12 even against a CPU server.
+PERF_STAMP := $(VENV)/.kotox-perf-tools
+$(PERF_STAMP): $(STAMP)
+	dpkg -s libb64-0d >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq libb64-0d)
+	$(PY) -m pip install -q nvidia-cuda-runtime-cu12
+	touch $@
+
+perf-tools: $(PERF_STAMP)
 
 monitoring-tools:  # Debian's Prometheus + promtool for the monitoring tests (root, apt; skipped when installed)
 	bash .ci/install-prometheus
@@ -27,7 +36,7 @@ build: setup
 serve: setup
 	$(PY) -m kotox_server
 
-test: setup monitoring-tools
+test: setup perf-tools monitoring-tools
 	$(PY) -m pytest -q
 
 capacity: setup
@@ -47,3 +56,24 @@ faults: setup
 
 soak: setup
 	$(PY) loadtest/soak.py
+
+fp16: setup
+	$(PY) loadtest/fp16.py
+
+# The repository server/Dockerfile copies into the image: members on TensorRT (FP16; PRECISION=fp32 for exact).
+PRECISION ?= fp16
+gpu-repository: setup
+	$(PY) -m kotox_build --device gpu --precision $(PRECISION) --out model_repository_gpu
+
+# perf_analyzer against a running server (make serve), beside locust: reports/capacity/perf_analyzer.{csv,md,json}
+URL ?= 127.0.0.1:8001
+perf: perf-tools
+	$(PY) loadtest/perf.py --url $(URL)
+
+# The CPU side that feeds a GPU (real tokenizer and fusion, constant members), measured with perf_analyzer.
+feed: perf-tools
+	$(PY) loadtest/feed.py
+
+# On a GPU machine with Docker: shape-only KcELECTRA-base GPU repository, the container, benchmark + perf_analyzer.
+gpu-bench: perf-tools
+	$(PY) loadtest/gpu_bench.py --precision $(PRECISION)

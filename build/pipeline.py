@@ -90,30 +90,59 @@ def export_if_changed(member: Member, spec: Spec, precision: str, version_dir: P
     stamps.write_stamp(stamp_path, stamp, precision=precision, max_abs_diff_vs_torch=diff)
 
 
-def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str = "fp32",
-          allow_pickle: bool = False) -> Path:
+def gpu_choices(runtime: str, precision: str | None) -> tuple[str, str]:
+    """Runtime and TensorRT precision of a GPU build: the ONNX Runtime backend, fp16 unless told otherwise."""
+    if runtime not in ("auto", "onnxruntime"):
+        raise BuildError(f"--device gpu runs members on the ONNX Runtime backend (TensorRT); runtime {runtime!r} "
+                         "is CPU-only")
+    precision = precision or "fp16"
+    if precision not in repository.GPU_PRECISIONS:
+        raise BuildError(f"unknown GPU precision {precision!r}; choose one of {repository.GPU_PRECISIONS} "
+                         "(int8 is the CPU build's dynamic quantisation)")
+    return "onnxruntime", precision
+
+
+def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str | None = None,
+          device: str = "cpu", cpu_instances: int | None = None, allow_pickle: bool = False) -> Path:
     """Write the model repository for `spec` into `out`; returns `out`."""
+    if device not in repository.DEVICES:
+        raise BuildError(f"unknown device {device!r}; choose one of {repository.DEVICES}")
+    if device == "gpu":
+        runtime, gpu_precision = gpu_choices(runtime, precision)
+        precision = "fp32"  # TensorRT lowers the fp32 export to fp16 itself
     runtime = auto_runtime() if runtime == "auto" else runtime
     if runtime not in repository.RUNTIMES:
         raise BuildError(f"unknown runtime {runtime!r}; choose one of {repository.RUNTIMES} or auto")
     threads = threads or max(1, (os.cpu_count() or 1) // len(spec.members))
+    precision = precision or "fp32"
     if precision not in export.PRECISIONS:
         raise BuildError(f"unknown precision {precision!r}; choose one of {export.PRECISIONS}")
-    print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime}, {precision})", flush=True)
+    if cpu_instances is not None and cpu_instances < 1:
+        raise BuildError(f"CPU instances (tokenizer, fusion) must be at least 1, got {cpu_instances}")
+    instances = cpu_instances or (repository.gpu_cpu_instances(os.cpu_count() or 1) if device == "gpu" else 1)
+    what = f"TensorRT {gpu_precision}" if device == "gpu" else precision
+    print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime} on {device}, {what}; "
+          f"{instances} tokenizer and fusion instance(s))", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
     train_members(spec)
     tokenizer = shared_tokenizer(spec)
-    tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime)
+    tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime, instances)
+    if device == "gpu":
+        repository.tokenizer_for_gpu(tok_config)
     tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
     tokenizer.save_pretrained(tok_dir)
 
     for i, member in enumerate(spec.members, 1):
         config = repository.member_config(spec, member.name, runtime, threads)
+        if device == "gpu":
+            repository.on_gpu(config, spec, gpu_precision)
         version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None)
+        if device == "gpu":
+            (version_dir.parent / repository.TRT_CACHE).mkdir(exist_ok=True)  # TensorRT writes engines here
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]", allow_pickle)
 
-    repository.write_model(out, repository.fusion_config(spec), "fusion.py")
+    repository.write_model(out, repository.fusion_config(spec, instances), "fusion.py")
     repository.write_model(out, repository.ensemble_config(spec, runtime))
     repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)

@@ -139,7 +139,7 @@ def test_hpa_scales_on_the_adapters_queue_metric(overlay):
 def test_image_tag_is_the_project_version():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     images = {container(render(overlay))["image"] for overlay in OVERLAYS}
-    assert images == {f"kotox-gpu:{version}", f"kotox-cpu:{version}"}
+    assert images == {f"kotox-triton:{version}", f"kotox-triton-cpu:{version}"}
 
 
 def test_container_args_are_launcher_flags():

@@ -23,8 +23,6 @@ UTILISATION = 0.7  # plan each pod at 70 % of its capacity: headroom for bursts 
 SPARE = 1  # one pod more than the load needs, so a drain (the PDB's one pod) or a crash costs no capacity
 MIN_REPLICAS = 2  # the HPA's floor (server/k8s/base/hpa.yaml)
 TARGETS = (100, 300, 1_000, 3_000, 10_000)
-MEMBERS = 2  # every comment runs both members on the pod's GPU
-TRT_EFFICIENCY = 0.5  # ONNX Runtime's TensorRT provider behind Triton vs NVIDIA's hand-fused BERT demo: assumed half
 
 
 @dataclass(frozen=True)
@@ -52,13 +50,10 @@ def given(item: str) -> Pod:
     return Pod(name, texts, p99, True)
 
 
-def gpu_estimate(name: str, batch32_fp16_ms: float) -> Pod:
-    """A GPU pod from NVIDIA's published BERT-base TensorRT FP16 latency at batch 32, sequence 128."""
-    return Pod(name, 32 / (batch32_fp16_ms / 1000) / MEMBERS * TRT_EFFICIENCY, None, False)
-
-
-# NVIDIA TensorRT demo/BERT README, BERT Base, sequence 128, batch 32, FP16 average latency (inference only).
-GPU_PODS = (gpu_estimate("T4 pod (estimate)", 36.63), gpu_estimate("A100 pod (estimate)", 4.10))
+# Issue 10's GPU estimates (loadtest/README.md, "How many cores and tokenizer processes per GPU"): comments/s from
+# NVIDIA's published TensorRT BERT-base FP16 figures, x3 for real comment lengths, / 2 members. Upper bounds.
+GPU_PODS = (Pod("T4 pod (estimate)", 1_300, None, False), Pod("A30 pod (estimate)", 5_600, None, False),
+            Pod("A100-40GB pod (estimate)", 11_900, None, False))
 
 
 def replicas(target: float, pod: Pod) -> int:

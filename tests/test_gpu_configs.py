@@ -1,0 +1,86 @@
+"""The GPU repository (`--device gpu`): every config parses with Triton 2.51's schema and asks for what production needs."""
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from kotox_build import repository
+from kotox_build.export import ONNX_INPUTS
+from kotox_build.pipeline import BuildError, build
+from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL
+
+INSTANCES = 3
+
+
+def parse(text: str) -> mc.ModelConfig:
+    return text_format.Parse(text, mc.ModelConfig())
+
+
+def read(repo, name: str) -> mc.ModelConfig:
+    return parse((repo / name / "config.pbtxt").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def gpu_repository(tiny_spec, tmp_path_factory):
+    return build(tiny_spec, tmp_path_factory.mktemp("gpu") / "repo", device="gpu", cpu_instances=INSTANCES)
+
+
+def trt(config: mc.ModelConfig) -> dict[str, str]:
+    (accelerator,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+    assert accelerator.name == "tensorrt"
+    return dict(accelerator.parameters)
+
+
+def test_members_run_on_gpus_through_tensorrt_fp16(gpu_repository, tiny_spec):
+    for member in tiny_spec.members:
+        config = read(gpu_repository, member.name)
+        assert config.platform == "onnxruntime_onnx" and not config.backend
+        assert [g.kind for g in config.instance_group] == [mc.ModelInstanceGroup.KIND_GPU]
+        params = trt(config)
+        assert params["precision_mode"] == "FP16"
+        assert params["trt_engine_cache_enable"] == "1" and int(params["max_workspace_size_bytes"]) >= 1 << 30
+        assert params["trt_engine_cache_path"] == f"{repository.SERVED_AT}/{member.name}/{repository.TRT_CACHE}"
+        assert (gpu_repository / member.name / repository.TRT_CACHE).is_dir()
+        assert (gpu_repository / member.name / repository.VERSION / "model.onnx").exists()
+
+
+def test_one_tensorrt_profile_covers_every_shape_the_batcher_sends(gpu_repository, tiny_spec):
+    params = trt(read(gpu_repository, tiny_spec.members[0].name))
+    widths = repository.pad_widths(tiny_spec, "onnxruntime")
+    for bound, (batch, tokens) in {"min": (1, 1), "max": (tiny_spec.max_batch_size, widths[-1])}.items():
+        shapes = dict(item.split(":") for item in params[f"trt_profile_{bound}_shapes"].split(","))
+        assert shapes == {name: f"{batch}x{tokens}" for name in ONNX_INPUTS}
+
+
+def test_gpu_members_wait_briefly_for_preferred_batches(gpu_repository, tiny_spec):
+    batching = read(gpu_repository, tiny_spec.members[0].name).dynamic_batching
+    assert batching.preferred_batch_size and max(batching.preferred_batch_size) <= tiny_spec.max_batch_size
+    assert 0 < batching.max_queue_delay_microseconds <= 1000
+
+
+def test_tokenizer_pads_to_buckets_and_tokenizer_and_fusion_run_in_several_cpu_processes(gpu_repository):
+    tokenizer = read(gpu_repository, TOKENIZER_MODEL)
+    assert tokenizer.parameters["pad_widths"].string_value != "[]"
+    assert tokenizer.dynamic_batching.max_queue_delay_microseconds == repository.TOKENIZER_QUEUE_DELAY_US > 0
+    for name in (TOKENIZER_MODEL, FUSION_MODEL):
+        groups = [(g.kind, g.count) for g in read(gpu_repository, name).instance_group]
+        assert groups == [(mc.ModelInstanceGroup.KIND_CPU, INSTANCES)], name
+
+
+def test_fp32_is_the_exact_variant(tiny_spec):
+    config = repository.on_gpu(repository.member_config(tiny_spec, "m", "onnxruntime", 1), tiny_spec, "fp32")
+    assert trt(parse(repository.render(config)))["precision_mode"] == "FP32"
+
+
+def test_default_cpu_instances_follow_the_node_cores():
+    assert [repository.gpu_cpu_instances(n) for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"precision": "int8"}, "int8 is the CPU build"),
+    ({"runtime": "python"}, "CPU-only"),
+    ({"cpu_instances": 0}, "at least 1"),
+])
+def test_bad_gpu_choices_are_refused_by_name(tiny_spec, tmp_path, kwargs, message):
+    with pytest.raises(BuildError, match=message):
+        build(tiny_spec, tmp_path / "repo", device="gpu", **kwargs)
