@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup perf-tools demo test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
+.PHONY: setup perf-tools monitoring-tools demo test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ $(PERF_STAMP): $(STAMP)
 
 perf-tools: $(PERF_STAMP)
 
+monitoring-tools:  # Debian's Prometheus + promtool for the monitoring tests (root, apt; skipped when installed)
+	bash .ci/install-prometheus
+
 demo: setup
 	$(PY) -m kotox_server.demo
 
@@ -33,7 +36,7 @@ build: setup
 serve: setup
 	$(PY) -m kotox_server
 
-test: setup perf-tools
+test: setup perf-tools monitoring-tools
 	$(PY) -m pytest -q
 
 capacity: setup

@@ -29,6 +29,10 @@ ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; o
 EXIT_TIMEOUT_S = 15  # on stop, Triton finishes requests in flight for at most this long (its default: 30)
 SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
 SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
+# gRPC channels are closed (GOAWAY, in-flight calls get the grace) after this age, so clients behind a
+# Kubernetes Service reconnect and spread over the pods, new ones included (server/k8s/README.md).
+GRPC_MAX_CONNECTION_AGE_MS = 60_000
+GRPC_MAX_CONNECTION_AGE_GRACE_MS = 30_000
 
 
 def _die_with_parent() -> None:
@@ -96,6 +100,8 @@ class TritonServer:
                f"--http-restricted-api=model-repository:{ADMIN_HEADER}={self.admin_key}",
                f"--grpc-restricted-protocol=model-repository:{ADMIN_HEADER}={self.admin_key}",
                "--metrics-config=summary_latencies=true",  # p50/p90/p99 per model on the metrics port
+               f"--grpc-max-connection-age={GRPC_MAX_CONNECTION_AGE_MS}",
+               f"--grpc-max-connection-age-grace={GRPC_MAX_CONNECTION_AGE_GRACE_MS}",
                f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_",
                f"--backend-config=python,shm-default-byte-size={SHM_DEFAULT_BYTES}",
                f"--backend-config=python,shm-growth-byte-size={SHM_GROWTH_BYTES}"]

@@ -1,0 +1,240 @@
+"""Integration: a real Prometheus scrapes a loaded kotox server started with the container's flags, and every
+dashboard query, recording rule, alert expression and the HPA's adapter query returns data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import free_server_ports
+from deployment_files import MONITORING, adapter_rules, container, render, rules
+from kotox_build.data import traffic_comments
+from kotox_client import ToxicityClient, contract
+from kotox_server.stubs import live_stubs
+
+pytestmark = pytest.mark.integration
+LOAD_SECONDS = 12
+LOAD_THREADS = 3
+NAMESPACE, POD, GONE_POD = "kotox", "kotox-0", "kotox-gone"  # the labels Kubernetes discovery would add
+JOB = "kotox-metrics"  # the Prometheus Operator names the job after the scraped Service
+GPU_ONLY = "nv_gpu_"  # Triton exports GPU series only where it sees a GPU
+
+
+def wait_http(url: str, timeout: float, process: subprocess.Popen) -> None:
+    """Block until `url` answers 200, failing early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{process.args[0]} exited with code {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Interrupt a process we started and wait for it; kill it if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def load(url: str, seconds: float) -> int:
+    """Closed-loop traffic from a few clients: real comments, a third of them one repeated comment (cache hits).
+    The others are distinct, more than the server can answer in `seconds`, so every model works all along."""
+    comments = traffic_comments(10_000)
+
+    def user(offset: int) -> int:
+        sent, end = 0, time.monotonic() + seconds
+        with ToxicityClient(url) as client:
+            while time.monotonic() < end:
+                i = offset + sent * LOAD_THREADS
+                client.classify("같은 댓글이 또 왔어요" if i % 3 == 0 else comments[i % len(comments)])
+                sent += 1
+        return sent
+
+    with ThreadPoolExecutor(LOAD_THREADS) as pool:
+        return sum(pool.map(user, range(LOAD_THREADS)))
+
+
+class Prometheus:
+    """A real Prometheus on loopback, queried over its HTTP API."""
+
+    def __init__(self, port: int, process: subprocess.Popen, launcher: subprocess.Popen):
+        self.base, self.process, self.launcher = f"http://127.0.0.1:{port}", process, launcher
+
+    def get(self, path: str, **params) -> dict:
+        url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.load(resp)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def wait_for_scrape(self, pod: str, timeout: float = 30) -> None:
+        """Block until Prometheus has scraped `pod` once, so the load's first requests are counted in rates."""
+        deadline = time.monotonic() + timeout
+        while not self.query(f'up{{pod="{pod}"}} == 1'):
+            assert time.monotonic() < deadline, f"Prometheus did not scrape {pod} within {timeout:.0f} s"
+            time.sleep(0.5)
+
+    def query(self, expr: str) -> list[dict]:
+        """The instant vector `expr` evaluates to now."""
+        return self.get("/api/v1/query", query=expr)["result"]
+
+
+def prometheus_config(metrics: int, health: int, dead: int) -> dict:
+    """Scrape every second the way the ServiceMonitor does: Triton's port, the supervisor's, and a dead pod."""
+    def target(port: int, pod: str, endpoint: str) -> dict:
+        return {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod, "endpoint": endpoint}}
+
+    targets = [target(metrics, POD, "metrics"), target(health, POD, "health"), target(dead, GONE_POD, "metrics")]
+    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(MONITORING / "rules.yaml")],
+            "scrape_configs": [{"job_name": JOB, "static_configs": targets}]}
+
+
+@pytest.fixture(scope="module")
+def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
+    """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it."""
+    binary = shutil.which("prometheus")
+    assert binary, "Debian's prometheus is missing: make monitoring-tools"
+    tmp = tmp_path_factory.mktemp("prometheus")
+    ports = free_server_ports()
+    spare = free_server_ports()  # two more free ports: Prometheus' web port and a scrape target nobody serves
+    web, dead = spare.http, spare.grpc
+    cmd = [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(tiny_repository),
+           "--host", ports.host, "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+           "--metrics-port", str(ports.metrics), "--health-port", str(ports.health),
+           *container(render("cpu"))["args"]]
+    config = tmp / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(ports.metrics, ports.health, dead)))
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
+    prom = None
+    try:
+        wait_http(f"http://{ports.host}:{ports.health}/health/ready", 180, server)
+        prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
+                                 f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
+                                stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
+        wait_http(f"http://127.0.0.1:{web}/-/ready", 60, prom)
+        Prometheus(web, prom, server).wait_for_scrape(POD)
+        assert load(ports.grpc_url, LOAD_SECONDS) > 0
+        time.sleep(3)  # a few more scrapes and rule evaluations after the load
+        yield Prometheus(web, prom, server)
+    finally:
+        if prom is not None:
+            stop(prom)
+        stop(server)
+
+
+def dashboard_exprs() -> list[str]:
+    """Every panel query, with Grafana's variables as they read for 'All models' and a 1 m rate window."""
+    panels = json.loads((MONITORING / "kotox-dashboard.json").read_text())["panels"]
+    return [t["expr"].replace("$model", ".*").replace("$__rate_interval", "1m")
+            for p in panels for t in p["targets"]]
+
+
+def as_bool(expr: str) -> str:
+    """An alert expression with `bool` after each comparison: 0/1 for every series instead of only the firing."""
+    return re.sub(r"\s(==|!=|>=|<=|>|<)\s", r" \1 bool ", expr)
+
+
+def alert_exprs() -> list[str]:
+    return [as_bool(r["expr"]) for r in rules() if "alert" in r]
+
+
+def assert_data(prometheus: Prometheus, exprs: list[str], finite: bool = True) -> None:
+    """Every expression returns at least one series (with finite values when `finite`)."""
+    empty = [e for e in exprs if not prometheus.query(e)]
+    assert not empty, "no data for:\n" + "\n".join(empty)
+    if finite:
+        results = {e: prometheus.query(e) for e in exprs}
+        bad = {e: r for e, r in results.items() if not all(math.isfinite(float(s["value"][1])) for s in r)}
+        assert not bad, "NaN or infinite values for:\n" + json.dumps(bad, indent=1)
+
+
+def test_dashboard_queries_return_data(prometheus):
+    exprs = [e for e in dashboard_exprs() if GPU_ONLY not in e]
+    assert len(exprs) >= 16 and any("kotox_stub_restarts_total" in e for e in exprs)
+    assert_data(prometheus, exprs)
+
+
+def test_recording_rules_return_data(prometheus):
+    assert_data(prometheus, [r["record"] for r in rules() if "record" in r])
+
+
+def test_alert_expressions_evaluate_on_real_series(prometheus):
+    assert_data(prometheus, alert_exprs())
+
+
+def test_server_down_alert_catches_a_dead_pod(prometheus):
+    alerts = prometheus.get("/api/v1/alerts")["alerts"]
+    down = {a["labels"]["pod"]: a["state"] for a in alerts if a["labels"]["alertname"] == "KotoxServerDown"}
+    assert down.keys() == {GONE_POD}, "only the pod that does not answer"
+    assert down[GONE_POD] in {"pending", "firing"}  # pending for its `for:` minute, then firing
+
+
+def test_adapter_rule_serves_the_hpa_metric(prometheus):
+    (rule,) = adapter_rules()
+    assert prometheus.get("/api/v1/series", **{"match[]": rule["seriesQuery"]})
+    query = (rule["metricsQuery"].replace("<<.Series>>", re.match(r"[\w:]+", rule["seriesQuery"]).group())
+             .replace("<<.LabelMatchers>>", f'namespace="{NAMESPACE}",pod=~"{POD}"').replace("<<.GroupBy>>", "pod"))
+    (sample,) = prometheus.query(query)
+    assert sample["metric"] == {"pod": POD}
+    assert 0 < float(sample["value"][1]) < 60_000, "ms of queueing per execution under load: positive, finite"
+
+
+def test_model_picker_lists_the_served_models(prometheus, tiny_spec):
+    models = prometheus.get("/api/v1/label/model/values", **{"match[]": "nv_inference_request_success"})
+    assert {contract.ENSEMBLE, *(m.name for m in tiny_spec.members)} <= set(models)
+
+
+def test_supervisor_reports_the_pod_ready(prometheus):
+    (ready,) = prometheus.query(f'kotox_ready{{pod="{POD}"}}')
+    assert ready["value"][1] == "1"
+
+
+def tritonserver_pid(launcher_pid: int) -> int:
+    """The tritonserver the launcher started (its child)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if ppid == launcher_pid and argv0.endswith(b"tritonserver"):
+                return int(entry.name)
+    raise LookupError(f"no tritonserver under pid {launcher_pid}")
+
+
+def test_a_killed_stub_shows_as_a_restart_and_the_pod_comes_back(prometheus, tiny_spec):
+    """Last in this module: it kills a member's stub of the shared server; the supervisor heals it."""
+    member = tiny_spec.members[0].name
+    os.kill(live_stubs(tritonserver_pid(prometheus.launcher.pid))[f"{member}_0_0"], signal.SIGKILL)
+    panel = f'sum by (model) (increase(kotox_stub_restarts_total{{model="{member}"}}[1h]))'
+    deadline = time.monotonic() + 90
+    for expr in (f"{panel} > 0", f'kotox_ready{{pod="{POD}"}} == 1'):  # counted, then ready again
+        while not prometheus.query(expr):
+            assert time.monotonic() < deadline, f"Prometheus saw no {expr} within 90 s of the kill"
+            time.sleep(1)
