@@ -12,6 +12,7 @@ import pytest
 
 from conftest import free_server_ports
 from kotox_build.pipeline import build
+from kotox_build.spec import Spec
 from kotox_client import KotoxError, RetryPolicy, ServerBusyError, ToxicityClient
 from kotox_server.stubs import live_stubs
 from kotox_server.supervisor import Supervisor, probe
@@ -77,7 +78,7 @@ def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tin
 
 
 def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
-    spec = replace(tiny_spec, max_queue_size=4)
+    spec = replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms, max_queue_size=4)  # the default budget
     ports = free_server_ports()
     with TritonServer(build(spec, tmp_path / "repo"), ports), \
             ToxicityClient(ports.grpc_url, timeout=30, retry=NO_RETRY) as client:
