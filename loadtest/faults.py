@@ -23,7 +23,8 @@ from kotox_client import KotoxError, ToxicityClient, contract
 from kotox_client.request import RetryPolicy, inputs
 from kotox_server.stubs import model_of
 from kotox_server.supervisor import probe
-from openloop import open_loop, summary  # siblings in loadtest/, on sys.path when this file runs as a script
+from grpc_load import run_threads  # siblings in loadtest/, on sys.path when this file runs as a script
+from openloop import open_loop, summary
 from served import Launched
 
 OUT = PROJECT_ROOT / "reports" / "faults"
@@ -164,20 +165,13 @@ def capacity(url: str, texts: list[str], seconds: float = 15, concurrency: int =
     """Requests of `texts` answered per second by closed-loop clients."""
     done, stop = [0], threading.Event()
 
-    def work() -> None:
+    def work(_: int) -> None:
         with ToxicityClient(url, timeout=60) as client:
             while not stop.is_set():
                 client.classify(texts)
                 done[0] += 1
 
-    threads = [threading.Thread(target=work) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    return done[0] / seconds
+    return done[0] / run_threads(work, concurrency, seconds, stop)
 
 
 def overload(repository: Path, factor: float = 3.0, seconds: float = 20.0) -> dict:

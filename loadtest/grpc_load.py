@@ -39,6 +39,12 @@ def run_grpc(url: str, model: str, comments: list[str], concurrency: int, second
             i += concurrency
         client.close()
 
+    wall = run_threads(worker, concurrency, seconds, stop)
+    return stats(latencies, len(latencies), wall), probs
+
+
+def run_threads(worker, concurrency: int, seconds: float, stop: threading.Event) -> float:
+    """Run `worker(i)` for i < `concurrency` in threads for `seconds`, then set `stop`, join; returns the wall time."""
     threads = [threading.Thread(target=worker, args=(c,)) for c in range(concurrency)]
     start = time.perf_counter()
     for t in threads:
@@ -47,5 +53,4 @@ def run_grpc(url: str, model: str, comments: list[str], concurrency: int, second
     stop.set()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - start
-    return stats(latencies, len(latencies), wall), probs
+    return time.perf_counter() - start
