@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     with Launched(args.repository) as launched:
         url = launched.ports.grpc_url
         rate = args.share * capacity(url, COMMENTS[:1], seconds=15, concurrency=8)
+        if rate <= 0:
+            raise SystemExit("soak: the server answered nothing while its capacity was measured")
         memory, stop = [], threading.Event()
         t0 = time.monotonic()
         sampler = threading.Thread(target=sample_memory, args=(launched, memory, stop, t0))

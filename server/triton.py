@@ -166,22 +166,30 @@ class TritonServer:
     def kill(self) -> None:
         """End the server and its stubs at once (SIGKILL), without Triton's wait for in-flight requests."""
         if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+            self._kill_group()
         self.stop()
 
     def stop(self, timeout: float = EXIT_TIMEOUT_S + 15.0) -> None:
-        """Ask the server to exit (SIGINT), kill it after `timeout`, and remove its workspace."""
-        if self._process is not None and self._process.poll() is None:
+        """Ask the server to exit (SIGINT), kill it after `timeout`, end any stub it left, remove its workspace."""
+        if self._workspace is None:  # never started, or stopped already
+            return
+        if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
             try:
                 self._process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)  # the server and its Python stubs
-                self._process.wait()
-        if self._workspace is not None:
-            self._workspace.cleanup()
-            self._workspace = None
+                pass
+        self._kill_group()  # stubs outlive a server that crashed or gave up waiting: they are in its group
+        self._workspace.cleanup()
+        self._workspace = None
+
+    def _kill_group(self) -> None:
+        """SIGKILL the server's process group (the server and its Python stubs), then reap the server."""
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # nothing of the group is left
+            pass
+        self._process.wait()
 
     @property
     def returncode(self) -> int | None:

@@ -104,3 +104,16 @@ def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
     assert busy and answered
     assert max(busy) < 5 and max(answered) < 10  # bounds, not benchmarks: `loadtest/faults.py overload` measures
     assert after < 2, "the server was still working through abandoned requests"
+
+
+def test_crashed_server_is_restarted_and_leaves_no_stub_behind(supervised):
+    ports, old = supervised.server.ports, supervised.server.pid
+    old_stubs = list(live_stubs(old).values())
+    assert old_stubs
+    os.kill(old, signal.SIGKILL)  # as the OOM killer would: the stubs are orphaned, not told
+    wait_for(lambda: probe(ports, "/health/ready") == 503, 10)
+    wait_for(lambda: probe(ports, "/health/ready") == 200, 60)
+    assert supervised.server.pid != old and supervised.server_restarts == 1
+    assert not [pid for pid in old_stubs if os.path.exists(f"/proc/{pid}")], "the dead server's stubs live on"
+    with ToxicityClient(ports.grpc_url, timeout=10) as client:
+        assert client.classify(COMMENTS[0]).label in client.deployment.labels
