@@ -40,15 +40,24 @@ async def _one(client, texts: list[str], reference: list[float] | None, timeout:
 async def _run(url: str, texts: list[str], reference: list[float] | None, rate: float, seconds: float,
                timeout: float) -> list[Outcome]:
     client = InferenceServerClient(url)
+    outcomes: list[Outcome] = []
+    in_flight: set[asyncio.Task] = set()
+
+    def finished(task: asyncio.Task) -> None:
+        in_flight.discard(task)
+        outcomes.append(task.result())
+
     t0 = time.monotonic()
-    tasks: list[asyncio.Task] = []
-    for i in range(int(rate * seconds)):
+    for i in range(int(rate * seconds)):  # arrivals on a fixed schedule, whatever the answers
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-        if sum(not t.done() for t in tasks[-MAX_IN_FLIGHT:]) < MAX_IN_FLIGHT:
-            tasks.append(asyncio.create_task(_one(client, texts, reference, timeout, t0)))
-    results = await asyncio.gather(*tasks)
+        if len(in_flight) < MAX_IN_FLIGHT:
+            task = asyncio.create_task(_one(client, texts, reference, timeout, t0))
+            in_flight.add(task)
+            task.add_done_callback(finished)
+    while in_flight:
+        await asyncio.wait(set(in_flight))
     await client.close()
-    return list(results)
+    return sorted(outcomes, key=lambda o: o.start_s)
 
 
 def open_loop(url: str, texts: list[str], rate: float, seconds: float, reference: list[float] | None = None,
