@@ -80,7 +80,7 @@ class Supervisor:
             self._restart()
             self.server_restarts += 1
             return
-        dead = self._expected - set(live_stubs(self.server.pid))
+        dead = self._dead_stubs()
         if not dead:
             return
         self._mark_broken()
@@ -103,7 +103,7 @@ class Supervisor:
         self._broken_since = self._broken_since or time.monotonic()
 
     def _restart(self) -> None:
-        self.server.kill()  # Triton's own exit would wait 30 s for the dead stub
+        self.server.kill()  # Triton's own exit would wait its exit timeout for the dead stub
         self.server.start()
         self._settle()
 
@@ -124,8 +124,11 @@ class Supervisor:
 
     def ready(self) -> bool:
         """Every model can answer: Triton ready, no stub missing, nothing being healed."""
-        return (self._healthy and self.server.pid is not None
-                and not self._expected - set(live_stubs(self.server.pid)) and self.server.ready())
+        return self._healthy and self.server.pid is not None and not self._dead_stubs() and self.server.ready()
+
+    def _dead_stubs(self) -> set[str]:
+        """Instances the running server started that are gone now."""
+        return self._expected - set(live_stubs(self.server.pid))
 
     def live(self) -> bool:
         """The supervisor watches and the service has not stayed broken past GIVE_UP_AFTER_S."""
