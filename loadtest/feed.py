@@ -1,8 +1,8 @@
 """What feeds a GPU: the CPU side of the ensemble (real tokenizer and fusion, Triton's plumbing) with members that
 answer constants, measured with perf_analyzer as texts/s per CPU core, one comment per request and 32 per request.
 
-Each variant changes the tokenizer's instance count or queue delay; it is served alone, on this machine's cores
-shared with perf_analyzer. Run: .venv/bin/python loadtest/feed.py   (make feed)
+Each variant changes the tokenizer's instance count or the tokenizer's and fusion's queue delays; it is served
+alone, on this machine's cores shared with perf_analyzer. Run: .venv/bin/python loadtest/feed.py   (make feed)
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
 from kotox_build.repository import GENERATED, VERSION, render
-from kotox_build.spec import TOKENIZER_MODEL
+from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL
 from kotox_server.triton import Ports, TritonServer
 from overhead import TRIVIAL_MODEL  # siblings in loadtest/, on sys.path when this file runs as a script
 from perf import run_perf, write_input_data
 
 PORTS = Ports(http=28440, grpc=28441, metrics=28442)
-# name: (tokenizer instances, tokenizer max_queue_delay_microseconds)
-VARIANTS = {"1 tokenizer": (1, 0), "2 tokenizers": (2, 0), "4 tokenizers": (4, 0),
-            "1 tokenizer + 200 us delay": (1, 200)}
+# name: (tokenizer instances, tokenizer max_queue_delay_microseconds, fusion max_queue_delay_microseconds)
+VARIANTS = {"1 tokenizer": (1, 0, 0), "2 tokenizers": (2, 0, 0), "4 tokenizers": (4, 0, 0),
+            "1 tokenizer + 200 us delay": (1, 200, 0), "1 tokenizer + 200 us delay, fusion 200 us": (1, 200, 200)}
 LOADS = {"c=1, 1 comment": (1, 1), "c=32, 1 comment": (1, 32), "c=4, 32 comments": (32, 4)}
 
 
@@ -44,13 +44,15 @@ def trivial_members(repository: Path, members: list[str], out: Path) -> Path:
     return out
 
 
-def set_tokenizer(repository: Path, instances: int, delay_us: int) -> None:
-    """Rewrite the tokenizer's instance count and queue delay in place."""
-    path = repository / TOKENIZER_MODEL / "config.pbtxt"
-    config = text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
-    config.instance_group[0].count = instances
-    config.dynamic_batching.max_queue_delay_microseconds = delay_us
-    path.write_text(GENERATED + render(config), encoding="utf-8")
+def set_variant(repository: Path, instances: int, tokenizer_delay_us: int, fusion_delay_us: int) -> None:
+    """Rewrite the tokenizer's instance count and the tokenizer's and fusion's queue delays in place."""
+    for model, delay_us in ((TOKENIZER_MODEL, tokenizer_delay_us), (FUSION_MODEL, fusion_delay_us)):
+        path = repository / model / "config.pbtxt"
+        config = text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
+        if model == TOKENIZER_MODEL:
+            config.instance_group[0].count = instances
+        config.dynamic_batching.max_queue_delay_microseconds = delay_us
+        path.write_text(GENERATED + render(config), encoding="utf-8")
 
 
 def process_cpu(server_pid: int) -> dict[str, float]:
@@ -120,7 +122,7 @@ def main() -> None:
     results = {}
     for name in args.variants.split(";"):
         repository = trivial_members(base, [m.name for m in spec.members], bench / "feed")
-        set_tokenizer(repository, *VARIANTS[name])
+        set_variant(repository, *VARIANTS[name])
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)
         for load in results[name].values():
             load["gpu_node_texts_per_core"] = gpu_node_feed(load["cpu_us_per_text"], [m.name for m in spec.members])

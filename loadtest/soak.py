@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -51,13 +52,14 @@ def sample_memory(launched: Launched, samples: list[dict], stop: threading.Event
 
 
 def windows(outcomes, seconds: float) -> list[dict]:
-    """Per window: requests, errors and p99 of the answered."""
+    """Per window: requests, errors, p99 of the answered, and the generator's worst lateness against its schedule."""
     rows = []
     for start in np.arange(0, seconds, WINDOW_S):
         inside = [o for o in outcomes if start <= o.start_s < start + WINDOW_S]
         ok = [o.seconds * 1000 for o in inside if o.kind == "ok"]
         rows.append({"t": float(start + WINDOW_S), "requests": len(inside), "errors": len(inside) - len(ok),
-                     "p99_ms": round(float(np.percentile(ok, 99)), 1) if ok else None})
+                     "p99_ms": round(float(np.percentile(ok, 99)), 1) if ok else None,
+                     "generator_late_max_ms": round(max((o.late_s * 1000 for o in inside), default=0.0), 1)})
     return rows
 
 
@@ -112,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         sampler.join()
     rows = windows(outcomes, seconds)
     errors = Counter(o.kind for o in outcomes if o.kind != "ok")
+    late_ms = [o.late_s * 1000 for o in outcomes]
     result = {"minutes": args.minutes, "rate_requests_per_s": round(rate, 1), "requests": len(outcomes),
               "errors": sum(errors.values()), "errors_by_kind": dict(errors),
+              "generator_late_ms": {"p99": round(float(np.percentile(late_ms, 99)), 1), "max": round(max(late_ms), 1)},
+              "load_average_1_5_15_min": os.getloadavg(),
               "memory_growth_after_warmup": growth(memory), "windows": rows}
     result["passed"] = result["errors"] == 0 and all(g < MAX_GROWTH for g in result["memory_growth_after_warmup"].values())
     plot(rows, memory, OUT / "soak.png")
