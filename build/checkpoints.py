@@ -13,8 +13,8 @@ from transformers import ElectraConfig, ElectraForSequenceClassification, Electr
 from kotox_build.cnn_head import KotoxCnnConfig, KotoxCnnForSequenceClassification
 from kotox_build.data import data_dir, unlabeled_comments
 from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec, with_checkpoints
-from kotox_client import contract
 from kotox_build.wordpiece import train_wordpiece
+from kotox_client import contract
 
 
 # KcELECTRA-base-v2022 (beomi/KcELECTRA-base-v2022 config.json).

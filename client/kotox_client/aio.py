@@ -55,7 +55,7 @@ class AsyncToxicityClient(ClientSettings):
         async def one(start: int, chunk: list[str]) -> list[Classification]:
             answer = await self._call(self._client.infer, self.model,
                                       inputs(chunk, start * size, deployment.max_comment_bytes),
-                                      outputs=outputs(deployment), server_deadline=True)
+                                      outputs=outputs(deployment.outputs), server_deadline=True)
             return parse_answer(answer, deployment)
 
         parts = await asyncio.gather(*(one(i, chunk) for i, chunk in enumerate(batches(items, size))))

@@ -54,7 +54,7 @@ class ToxicityClient(ClientSettings):
         results: list[Classification] = []
         for start, chunk in enumerate(batches(items, size)):
             answer = self._call(self._client.infer, self.model, inputs(chunk, start * size, deployment.max_comment_bytes),
-                                outputs=outputs(deployment), server_deadline=True)
+                                outputs=outputs(deployment.outputs), server_deadline=True)
             results += parse_answer(answer, deployment)
         return results[0] if single else results
 

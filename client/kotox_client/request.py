@@ -34,8 +34,8 @@ class Deployment:
         config = config.get("config", config)
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         limit = params.get(contract.PARAM_MAX_COMMENT_BYTES)
-        labels = tuple(json.loads(params[contract.PARAM_LABELS])) if contract.PARAM_LABELS in params else contract.LABELS
-        served = {o["name"] for o in config.get("output", [])}
+        labels = tuple(json.loads(params.get(contract.PARAM_LABELS, "null")) or contract.LABELS)
+        served = [o["name"] for o in config.get("output", [])]
         prob = next((n for n in served if n not in (contract.OUTPUT_LABEL, contract.OUTPUT_MEMBER_PROBS)),
                     contract.prob_output(labels))
         return cls(members=tuple(json.loads(params[contract.PARAM_MEMBERS])), labels=labels,
@@ -88,9 +88,9 @@ def inputs(texts: list[str], offset: int = 0, max_bytes: int | None = None) -> l
     return [tensor]
 
 
-def outputs(deployment: Deployment) -> list[InferRequestedOutput]:
-    """The deployment's three outputs: label, fused probability of label 1, member probabilities."""
-    return [InferRequestedOutput(name) for name in deployment.outputs]
+def outputs(names: tuple[str, ...] = contract.OUTPUTS) -> list[InferRequestedOutput]:
+    """A deployment's three outputs (`Deployment.outputs`; default: the toxicity contract's)."""
+    return [InferRequestedOutput(name) for name in names]
 
 
 @dataclass(frozen=True)

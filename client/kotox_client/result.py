@@ -23,6 +23,7 @@ class Classification:
     prob_name: str = contract.OUTPUT_TOXIC_PROB
 
     def __getattr__(self, name: str) -> float:
+        """The probability under its served name (`result.toxic_prob`, `result.positive_prob`)."""
         if name != "prob_name" and name == self.prob_name:
             return self.prob
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (its probability is {self.prob_name})")
