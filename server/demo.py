@@ -40,14 +40,13 @@ SAMPLES = {  # per task (the spec's `ensemble.data`)
 def print_table(texts: list[str], results, members: list[str]) -> None:
     """One row per text: label and score (as a HF pipeline gives them), the fused probability of label 1 under its
     served name, each member's."""
-    width = max(len("label"), *(len(r.label) for r in results))
-    prob = results[0].prob_name
-    header = (f"{'label':<{width}} {'score':>6} {prob:>{len(prob)}} " + " ".join(f"{m:>8}" for m in members)
-              + "  text")
+    width, prob = max(len("label"), *(len(r.label) for r in results)), results[0].prob_name
+    columns = {m: max(8, len(m)) for m in members}
+    header = f"{'label':<{width}} {'score':>6} {prob} " + " ".join(f"{m:>{w}}" for m, w in columns.items()) + "  text"
     print(header)
     print("-" * len(header))
     for text, r in zip(texts, results):
-        probs = " ".join(f"{r.member_probs[m]:>8.3f}" for m in members)
+        probs = " ".join(f"{r.member_probs[m]:>{w}.3f}" for m, w in columns.items())
         print(f"{r.label:<{width}} {r.score:>6.3f} {r.prob:>{len(prob)}.3f} {probs}  {text}")
 
 
