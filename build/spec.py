@@ -17,7 +17,7 @@ FUSION_MODEL = "fusion"
 FUSION_PARAM = "fusion"  # the ensemble's and the fusion model's config parameter naming the fusion that runs
 FUSIONS = ("weighted", "stacked")  # weighted: the users' fixed weights; stacked: a combiner fitted by the build
 HEADS = ("linear", "cnn")  # a trained member's classifier head: ELECTRA's own, or the Phase 5 CNN head (cnn_head.py)
-PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp32 weights; ~1.8x faster with AVX512-BF16)
+PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp32 weights; 1.8x faster on AVX512-BF16)
 CHOICES = {"head": HEADS, "precision": PRECISIONS}  # the recipe's text fields and their values
 
 

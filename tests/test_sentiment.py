@@ -68,7 +68,8 @@ def test_client_reads_labels_and_outputs_from_the_config_else_the_contract():
     params["labels"] = {"string_value": '["negative", "positive"]'}
     assert Deployment.from_config({"max_batch_size": 8, "parameters": params}).outputs == OUTPUTS
     served = [{"name": name} for name in ("label", "good_prob", "member_probs")]
-    assert Deployment.from_config({"max_batch_size": 8, "parameters": params, "output": served}).outputs[1] == "good_prob"
+    declared = Deployment.from_config({"max_batch_size": 8, "parameters": params, "output": served})
+    assert declared.outputs[1] == "good_prob"
 
 
 @pytest.mark.integration
