@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup perf-tools monitoring-tools demo test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
+.PHONY: setup perf-tools monitoring-tools demo sentiment test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ monitoring-tools:  # Debian's Prometheus + promtool for the monitoring tests (ro
 
 demo: setup
 	$(PY) -m kotox_server.demo
+
+# examples/nsmc-sentiment.toml: train the member (once), build, serve, print the six reviews, score the NSMC slice
+sentiment: setup
+	$(PY) -m kotox_server.demo --spec examples/nsmc-sentiment.toml --repository model_repository_sentiment
 
 build: setup
 	$(PY) -m kotox_build

@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "KOTOX_DATA"
-DATA_FILES = ("beep/train.tsv", "kmhas/valid.txt", "beep/unlabeled_comments.txt")  # what demo members learn from
+DATA_FILES = ("beep/train.tsv", "kmhas/valid.txt", "beep/unlabeled_comments.txt")  # what toxicity members learn from
+NSMC_FILES = ("nsmc/train.tsv", "nsmc/unlabeled_reviews.txt")  # what sentiment members learn from
 KMHAS_HELDOUT = (0.1, 12)  # share of K-MHaS valid held out of all training for evaluation, stratified; seed
 FUSION_HOLDOUT = (0.06, 6)  # share of the remaining labelled rows kept from the members to fit stacked fusion; seed
+NSMC_HELDOUT = (0.05, 13)  # share of nsmc/train.tsv held out of all training for evaluation, stratified; seed
+Rows = list[tuple[str, int]]
 
 
 def data_dir() -> Path:
@@ -86,6 +90,28 @@ def every_comment(data: Path | None = None) -> Iterator[str]:
             yield from (line.rstrip("\n") for line in f)
 
 
+def nsmc(data: Path | None = None) -> Rows:
+    """NSMC train as (review, label): 0 negative, 1 positive."""
+    return [(r["document"], int(r["label"])) for r in _tsv_rows((data or data_dir()) / "nsmc" / "train.tsv")]
+
+
+def nsmc_heldout(data: Path | None = None) -> Rows:
+    """The NSMC evaluation slice: a stratified `NSMC_HELDOUT` share of nsmc/train.tsv that nothing trains on."""
+    return stratified_split(nsmc(data), *NSMC_HELDOUT)[1]
+
+
+def nsmc_training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
+    """Sentiment members' (and their baseline's) training rows as (texts, labels): nsmc/train.tsv without its
+    evaluation slice."""
+    return _columns(stratified_split(nsmc(data), *NSMC_HELDOUT)[0])
+
+
+def unlabeled_reviews(data: Path | None = None) -> Iterator[str]:
+    """NSMC's unlabeled movie reviews, one a line, blank lines skipped."""
+    with ((data or data_dir()) / "nsmc" / "unlabeled_reviews.txt").open(encoding="utf-8") as f:
+        yield from (line.strip() for line in f if line.strip())
+
+
 def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     """The demo members' (and the baseline's) training rows as (texts, labels): BEEP! train + K-MHaS valid without
     the K-MHaS evaluation slice and the stacked-fusion rows; BEEP! dev stays out."""
@@ -96,3 +122,31 @@ def traffic_comments(n: int, seed: int = 0) -> list[str]:
     """`n` labelled comments (the training rows) drawn at random, so lengths are as in real traffic."""
     texts, _ = training_rows()
     return random.Random(seed).sample(texts, min(n, len(texts)))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One task of the data folder: the files its members learn from, their training rows, the unlabeled text their
+    tokenizer is also built from, the held-out evaluation sets (key: (title, rows)) and the stacked-fusion rows."""
+
+    files: tuple[str, ...]
+    training_rows: Callable[[Path | None], tuple[list[str], list[int]]]
+    unlabeled: Callable[[Path | None], Iterator[str]]
+    evaluation_sets: dict[str, tuple[str, Callable[[Path | None], Rows]]]
+    fusion_rows: Callable[[Path | None], tuple[list[str], list[int]]] | None = None
+    training_note: str = ""
+
+
+CORPORA = {  # a spec's `ensemble.data`
+    "toxicity": Corpus(
+        DATA_FILES, training_rows, unlabeled_comments,
+        {"beep_dev": ("BEEP! dev (beep/dev.tsv)", lambda data: beep("dev", data)),
+         "kmhas_heldout": (f"K-MHaS held-out slice ({KMHAS_HELDOUT[0]:.0%} of kmhas/valid.txt, stratified, "
+                           f"seed {KMHAS_HELDOUT[1]}; never trained on)", kmhas_heldout)},
+        fusion_rows, "BEEP! train + K-MHaS valid without the evaluation slice and the fusion rows"),
+    "nsmc": Corpus(
+        NSMC_FILES, nsmc_training_rows, unlabeled_reviews,
+        {"nsmc_heldout": (f"NSMC held-out slice ({NSMC_HELDOUT[0]:.0%} of nsmc/train.tsv, stratified, "
+                          f"seed {NSMC_HELDOUT[1]}; never trained on)", nsmc_heldout)},
+        training_note="nsmc/train.tsv without the evaluation slice"),
+}

@@ -157,7 +157,7 @@ def fusion_config(spec: Spec, stacked: dict[str, object] | None = None, instance
     names = [m.name for m in spec.members]
     config = _batched(FUSION_MODEL, spec,
                       input=[_tensor(mc.ModelInput, f"{n}_logits", mc.TYPE_FP32, [2]) for n in names],
-                      output=_ensemble_outputs(len(names)))
+                      output=_ensemble_outputs(spec))
     _params(config, {"members": names, "weights": spec.weights, "labels": list(spec.labels),
                      "threshold": repr(spec.threshold), FUSION_PARAM: spec.fusion})
     if spec.fusion == "stacked":
@@ -165,10 +165,11 @@ def fusion_config(spec: Spec, stacked: dict[str, object] | None = None, instance
     return _python_cpu(config, instances)
 
 
-def _ensemble_outputs(n_members: int) -> list:
-    return [_tensor(mc.ModelOutput, contract.OUTPUT_LABEL, mc.TYPE_STRING, [1]),
-            _tensor(mc.ModelOutput, contract.OUTPUT_TOXIC_PROB, mc.TYPE_FP32, [1]),
-            _tensor(mc.ModelOutput, contract.OUTPUT_MEMBER_PROBS, mc.TYPE_FP32, [n_members])]
+def _ensemble_outputs(spec: Spec) -> list:
+    """Label, fused probability of label 1 (named after it: `toxic_prob`) and member probabilities, in that order."""
+    label, prob, members = spec.outputs
+    return [_tensor(mc.ModelOutput, label, mc.TYPE_STRING, [1]), _tensor(mc.ModelOutput, prob, mc.TYPE_FP32, [1]),
+            _tensor(mc.ModelOutput, members, mc.TYPE_FP32, [len(spec.members)])]
 
 
 def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
@@ -176,7 +177,7 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
     names = [m.name for m in spec.members]
     config = mc.ModelConfig(name=spec.name, platform="ensemble", max_batch_size=spec.max_batch_size,
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
-                            output=_ensemble_outputs(len(names)))
+                            output=_ensemble_outputs(spec))
     _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion,
                      contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
     config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
@@ -188,7 +189,7 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
         steps.add(model_name=name, model_version=-1, input_map=tokens, output_map={ONNX_OUTPUT: f"_{name}_logits"})
     steps.add(model_name=FUSION_MODEL, model_version=-1,
               input_map={f"{n}_logits": f"_{n}_logits" for n in names},
-              output_map={o: o for o in contract.OUTPUTS})
+              output_map={o: o for o in spec.outputs})
     return config
 
 

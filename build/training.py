@@ -19,7 +19,7 @@ from transformers import (AutoModelForSequenceClassification, ElectraConfig, Pre
 
 from kotox_build import cnn_head, evaluation, stamps, wordpiece
 from kotox_build import data as data_module
-from kotox_build.data import DATA_FILES, data_dir, training_rows, unlabeled_comments
+from kotox_build.data import CORPORA, data_dir
 from kotox_build.spec import Member, Recipe, Spec
 
 STAMP = "kotox-train.json"
@@ -27,10 +27,10 @@ THREADS = 1  # measured: two 2-thread trainings of one member differed, 1-thread
 LOG_EVERY_STEPS = 100
 
 
-def shared_inputs_digest(data: Path) -> str:
-    """Hash of what every trained member depends on: the data files, the trainer's source, library versions."""
+def shared_inputs_digest(data: Path, files: tuple[str, ...]) -> str:
+    """Hash of what every trained member depends on: the task's data `files`, the trainer's source, library versions."""
     digest = hashlib.sha256()
-    for name in DATA_FILES:
+    for name in files:
         stamps.hash_file(digest, data / name)
     for module in (__file__, wordpiece.__file__, evaluation.__file__, cnn_head.__file__, data_module.__file__):
         stamps.hash_file(digest, Path(module))
@@ -48,7 +48,7 @@ def electra_config(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, labels: t
                    max_tokens: int) -> ElectraConfig:
     """An ELECTRA discriminator-classifier config of the recipe's shape."""
     return ElectraConfig(
-        vocab_size=len(tokenizer), embedding_size=recipe.hidden_size, hidden_size=recipe.hidden_size,
+        vocab_size=len(tokenizer), embedding_size=recipe.embedding_size, hidden_size=recipe.hidden_size,
         num_hidden_layers=recipe.layers, num_attention_heads=recipe.heads, intermediate_size=recipe.intermediate_size,
         max_position_embeddings=max(512, max_tokens), hidden_dropout_prob=recipe.dropout,
         attention_probs_dropout_prob=recipe.dropout, pad_token_id=tokenizer.pad_token_id, num_labels=2,
@@ -104,7 +104,8 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
 
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
                      teacher: torch.Tensor | None, config: PretrainedConfig, label: str) -> PreTrainedModel:
-    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) from scratch: AdamW, linear warm-up and decay, toxic class weighted.
+    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) from scratch in the recipe's precision:
+    AdamW, linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of the loss is the cross-entropy
     against `teacher`'s toxic probabilities."""
@@ -128,7 +129,8 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     for _ in range(recipe.epochs):
         for batch in length_batches([len(x) for x in ids], recipe.batch_size, rng):
             input_ids, mask = pad([ids[i] for i in batch], tokenizer.pad_token_id)
-            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
+                logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
             loss = F.cross_entropy(logits, torch.tensor([labels[i] for i in batch]), weight=class_weight)
             if recipe.distill:
                 soft, log_probs = teacher[batch], logits.log_softmax(-1)
@@ -145,12 +147,13 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
 
 
 def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
-    """Train every spec member with a recipe whose checkpoint is missing or stale; returns the members trained."""
+    """Train every spec member with a recipe whose checkpoint is missing or stale, on the spec's task
+    (`ensemble.data`); returns the members trained."""
     trained = [m for m in spec.members if m.train]
     if not trained:
         return []
-    data = data or data_dir()
-    shared = shared_inputs_digest(data)
+    data, corpus = data or data_dir(), CORPORA[spec.data]
+    shared = shared_inputs_digest(data, corpus.files)
     digests = {m.name: inputs_digest(m.train, spec.labels, shared) for m in trained}
     stale = [m for m in trained
              if not stamps.is_current(m.checkpoint / "config.json", m.checkpoint / STAMP, digests[m.name])]
@@ -159,9 +162,9 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
             print(f"kotox train {m.name}: up to date ({m.checkpoint})", flush=True)
     if not stale:
         return []
-    texts, labels = training_rows(data)
+    texts, labels = corpus.training_rows(data)
     start = time.monotonic()
-    tokenizer = wordpiece.train_wordpiece(list(unlabeled_comments(data)) + texts, stale[0].train.vocab_size,
+    tokenizer = wordpiece.train_wordpiece(list(corpus.unlabeled(data)) + texts, stale[0].train.vocab_size,
                                           spec.max_tokens)
     print(f"kotox train: WordPiece tokenizer, {len(tokenizer)} tokens, in {time.monotonic() - start:.0f}s; "
           f"{len(texts)} training rows from {data}", flush=True)

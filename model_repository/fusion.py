@@ -1,5 +1,5 @@
-"""Triton Python model: members' logits fused into a toxic probability (weighted average, or the build's stacked
-logistic regression over the members' log-odds), thresholded into a label."""
+"""Triton Python model: members' logits fused into the probability of label 1 (weighted average, or the build's
+stacked logistic regression over the members' log-odds), thresholded into a label."""
 
 import functools
 import json
@@ -31,7 +31,9 @@ def stacked(logits: np.ndarray, coefficients: np.ndarray, intercept: float, thre
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config["parameters"].items()}
+        self.outputs = [o["name"] for o in config["output"]]  # label, label 1's probability, member probabilities
         self.members = json.loads(params["members"])
         self.labels = np.asarray([s.encode() for s in json.loads(params["labels"])], dtype=np.object_)
         threshold = float(params["threshold"])
@@ -49,11 +51,12 @@ class TritonPythonModel:
         member_probs, toxic_prob, is_toxic = self.combine(logits)
         labels = self.labels[is_toxic.astype(np.int64)]
         splits = np.cumsum([arrays[0].shape[0] for arrays in per_request])[:-1]
+        label_name, prob_name, members_name = self.outputs
         return [
             pb_utils.InferenceResponse([
-                pb_utils.Tensor("label", lab.reshape(-1, 1)),
-                pb_utils.Tensor("toxic_prob", tp.reshape(-1, 1).astype(np.float32)),
-                pb_utils.Tensor("member_probs", mp.astype(np.float32)),
+                pb_utils.Tensor(label_name, lab.reshape(-1, 1)),
+                pb_utils.Tensor(prob_name, tp.reshape(-1, 1).astype(np.float32)),
+                pb_utils.Tensor(members_name, mp.astype(np.float32)),
             ])
             for lab, tp, mp in zip(np.split(labels, splits), np.split(toxic_prob, splits), np.split(member_probs, splits))
         ]

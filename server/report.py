@@ -1,5 +1,6 @@
-"""The demo ensemble's evaluation report: BEEP! dev and the held-out K-MHaS slice scored through the served ensemble,
-each member, the weighted and the stacked fusion, beside the TF-IDF baseline trained on the members' rows."""
+"""The demo ensemble's evaluation report: its task's held-out sets (toxicity: BEEP! dev and the K-MHaS slice; nsmc:
+the NSMC slice) scored through the served ensemble, each member, the weighted and (where the task keeps fusion rows)
+the stacked fusion, beside the TF-IDF baseline trained on the members' rows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kotox_build.data import KMHAS_HELDOUT, beep, fusion_rows, kmhas_heldout, training_rows
+from kotox_build.data import CORPORA
 from kotox_build.evaluation import BASELINE, baseline_model, binary_scores
 from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner
@@ -20,11 +21,6 @@ from kotox_client import ToxicityClient, contract
 
 COLUMNS = ("f1", "precision", "recall", "accuracy", "fp", "fn")
 FUSIONS = ("weighted", "stacked")
-EVALUATION_SETS = {  # key: (title, rows)
-    "beep_dev": ("BEEP! dev (beep/dev.tsv)", lambda data: beep("dev", data)),
-    "kmhas_heldout": (f"K-MHaS held-out slice ({KMHAS_HELDOUT[0]:.0%} of kmhas/valid.txt, stratified, "
-                      f"seed {KMHAS_HELDOUT[1]}; never trained on)", kmhas_heldout),
-}
 
 
 def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
@@ -40,42 +36,47 @@ def log_odds(probs: np.ndarray) -> np.ndarray:
 
 
 def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> dict:
-    """Score each member, both fusions and the baseline on every evaluation set.
+    """Score each member, the fusions and the baseline on every evaluation set of the spec's task.
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
-    (stacked: refitted, as the build does, on the fusion rows' served member probabilities)."""
-    train_texts, train_labels = training_rows(data)
+    (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a task that
+    keeps fusion rows)."""
+    corpus = CORPORA[spec.data]
+    train_texts, train_labels = corpus.training_rows(data)
     baseline = baseline_model().fit(train_texts, train_labels)
-    fusion_texts, fusion_labels = fusion_rows(data)
-    coefficients, intercept = fit_combiner(log_odds(member_probabilities(client, spec, fusion_texts)[0]),
-                                           fusion_labels)
-    weights, toxic = np.asarray(spec.weights), spec.labels[1]
+    weights = np.asarray(spec.weights)
+    fused = {"weighted": lambda probs: probs @ weights}
+    stacked = None
+    if corpus.fusion_rows:
+        fusion_texts, fusion_labels = corpus.fusion_rows(data)
+        coefficients, intercept = fit_combiner(log_odds(member_probabilities(client, spec, fusion_texts)[0]),
+                                               fusion_labels)
+        fused["stacked"] = lambda probs: 1 / (1 + np.exp(-(intercept + log_odds(probs) @ coefficients)))
+        stacked = {"combiner": COMBINER, "coefficients": dict(zip([m.name for m in spec.members], coefficients)),
+                   "intercept": intercept, "fitted_on": f"{len(fusion_texts)} held-out labelled rows no member "
+                                                        "trained on (kotox_build.data.fusion_rows)",
+                   "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
+                           "own coefficients are in its fusion model's config parameters"}
     sets = {}
-    for key, (title, read) in EVALUATION_SETS.items():
+    for key, (title, read) in corpus.evaluation_sets.items():
         rows = read(data)
         texts, labels = [t for t, _ in rows], [y for _, y in rows]
         probs, served = member_probabilities(client, spec, texts)
         results = {m.name: binary_scores(labels, (probs[:, i] > spec.threshold).astype(int))
                    for i, m in enumerate(spec.members)}
-        fused = {"weighted": probs @ weights, "stacked": 1 / (1 + np.exp(-(intercept + log_odds(probs) @ coefficients)))}
-        for fusion in FUSIONS:
-            predicted = ([int(r.label == toxic) for r in served] if fusion == spec.fusion
-                         else (fused[fusion] > spec.threshold).astype(int))
+        for fusion, fuse in fused.items():
+            predicted = ([int(r.label == spec.labels[1]) for r in served] if fusion == spec.fusion
+                         else (fuse(probs) > spec.threshold).astype(int))
             results[fusion] = binary_scores(labels, predicted)
         results["baseline"] = binary_scores(labels, baseline.predict(texts))
-        sets[key] = {"dataset": title, "rows": len(rows), "toxic_share": sum(labels) / len(labels), "results": results}
+        sets[key] = {"dataset": title, "rows": len(rows), f"{spec.labels[1]}_share": sum(labels) / len(labels),
+                     "results": results}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
         "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
-        "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
-        "stacked": {"combiner": COMBINER, "coefficients": dict(zip([m.name for m in spec.members], coefficients)),
-                    "intercept": intercept, "fitted_on": f"{len(fusion_texts)} held-out labelled rows no member "
-                                                         "trained on (kotox_build.data.fusion_rows)",
-                    "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
-                            "own coefficients are in its fusion model's config parameters"},
-        "baseline": BASELINE,
-        "baseline_trained_on": f"{len(train_texts)} rows (BEEP! train + K-MHaS valid without the evaluation slice "
-                               "and the fusion rows), as the members",
+        "labels": list(spec.labels), "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
+        "stacked": stacked, "baseline": BASELINE,
+        "baseline_trained_on": f"{len(train_texts)} rows ({corpus.training_note}), as the members",
         "members": {name: json.loads(path.read_text()) if path.exists() else None for name, path in stamps.items()},
         "sets": sets,
     }
@@ -84,15 +85,17 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
 def markdown(report: dict) -> str:
     """The report as Markdown: one table per evaluation set, a row per member, fusion and the baseline."""
     weighted = " + ".join(f"{w} × {name}" for name, w in report["weights"].items())
-    stacked = report["stacked"]
+    stacked, positive = report["stacked"], report["labels"][1]
+    combiners = f"Weighted = {weighted}" + (f"; stacked = {stacked['combiner']}, fitted on {stacked['fitted_on']}"
+                                            if stacked else "")
     lines = [f"# Demo ensemble ({report['spec']}): held-out evaluation", "",
              f"Classified over gRPC by {report['served_by']}, which runs the **{report['served_fusion']}** fusion "
-             f"(its row is the served labels; the other fusion is computed from the served member probabilities). "
-             f"Weighted = {weighted}; stacked = {stacked['combiner']}, fitted on {stacked['fitted_on']}. Toxic when "
-             f"> {report['threshold']}, members by their own probability. Scores are for the toxic class; FP/FN are "
-             f"counts.", f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}."]
+             f"(its row is the served labels; another fusion is computed from the served member probabilities). "
+             f"{combiners}. {positive} when > {report['threshold']}, members by their own probability. F1, precision "
+             f"and recall are for the {positive} class; FP/FN are counts.",
+             f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}."]
     for s in report["sets"].values():
-        lines += ["", f"## {s['dataset']}", "", f"{s['rows']} comments ({s['toxic_share']:.0%} toxic).", "",
+        lines += ["", f"## {s['dataset']}", "", f"{s['rows']} rows ({s[f'{positive}_share']:.0%} {positive}).", "",
                   "| | F1 | precision | recall | accuracy | FP | FN |", "|---|---|---|---|---|---|---|"]
         for name, scores in s["results"].items():
             cells = [f"{scores[c]:.4f}" if isinstance(scores[c], float) else str(scores[c]) for c in COLUMNS]
@@ -123,8 +126,8 @@ def report_folder(spec: Spec) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Evaluate a running kotox server on BEEP! dev and the held-out K-MHaS slice; write the report next to the
-    spec's checkpoints."""
+    """Evaluate a running kotox server on its task's held-out sets (toxicity: BEEP! dev and the K-MHaS slice; nsmc:
+    the NSMC slice) beside the TF-IDF baseline; write the report next to the spec's checkpoints."""
     parser = argparse.ArgumentParser(prog="python -m kotox_server.report", description=main.__doc__)
     parser.add_argument("--url", default=contract.DEFAULT_URL, help="gRPC address (default: %(default)s)")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)

@@ -69,6 +69,11 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, learning_rate = '1e-3' }"),
      "members[0].train.learning_rate"),
     (lambda s: "[ensemble]\nfusion = 'forest'\n" + s, "ensemble.fusion"),
+    (lambda s: "[ensemble]\ndata = 'imdb'\n" + s, "ensemble.data"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, precision = 'fp8' }"),
+     "members[0].train.precision"),
+    (lambda s: "[ensemble]\ndata = 'nsmc'\nfusion = 'stacked'\n" + s, "ensemble.fusion"),
+    (lambda s: "[ensemble]\nlabels = ['bad', 'very good']\n" + s, "ensemble.labels"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 'rnn' }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 2 }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, vocab_size = 3000 }")

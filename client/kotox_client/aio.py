@@ -54,9 +54,9 @@ class AsyncToxicityClient(ClientSettings):
 
         async def one(start: int, chunk: list[str]) -> list[Classification]:
             answer = await self._call(self._client.infer, self.model,
-                                      inputs(chunk, start * size, deployment.max_comment_bytes), outputs=outputs(),
-                                      server_deadline=True)
-            return parse_answer(answer, deployment.members, deployment.labels[1])
+                                      inputs(chunk, start * size, deployment.max_comment_bytes),
+                                      outputs=outputs(deployment.outputs), server_deadline=True)
+            return parse_answer(answer, deployment)
 
         parts = await asyncio.gather(*(one(i, chunk) for i, chunk in enumerate(batches(items, size))))
         results = [r for part in parts for r in part]

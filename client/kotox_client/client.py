@@ -54,8 +54,8 @@ class ToxicityClient(ClientSettings):
         results: list[Classification] = []
         for start, chunk in enumerate(batches(items, size)):
             answer = self._call(self._client.infer, self.model, inputs(chunk, start * size, deployment.max_comment_bytes),
-                                outputs=outputs(), server_deadline=True)
-            results += parse_answer(answer, deployment.members, deployment.labels[1])
+                                outputs=outputs(deployment.outputs), server_deadline=True)
+            results += parse_answer(answer, deployment)
         return results[0] if single else results
 
     def close(self) -> None:

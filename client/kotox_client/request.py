@@ -25,16 +25,22 @@ class Deployment:
     labels: tuple[str, str]
     max_batch_size: int
     max_comment_bytes: int | None = None  # servers built before the limit existed do not declare one
+    outputs: tuple[str, str, str] = contract.OUTPUTS  # label, fused probability of label 1, member probabilities
 
     @classmethod
     def from_config(cls, config: dict) -> "Deployment":
-        """Read members, labels and max batch size from a `get_model_config(as_json=True)` answer."""
+        """Read members, labels, output names and max batch size from a `get_model_config(as_json=True)` answer;
+        labels and output names the config does not give are the contract's (`contract.LABELS`, `outputs`)."""
         config = config.get("config", config)
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         limit = params.get(contract.PARAM_MAX_COMMENT_BYTES)
-        return cls(members=tuple(json.loads(params[contract.PARAM_MEMBERS])),
-                   labels=tuple(json.loads(params[contract.PARAM_LABELS])),
-                   max_batch_size=int(config["max_batch_size"]), max_comment_bytes=int(limit) if limit else None)
+        labels = tuple(json.loads(params.get(contract.PARAM_LABELS, "null")) or contract.LABELS)
+        served = [o["name"] for o in config.get("output", [])]
+        prob = next((n for n in served if n not in (contract.OUTPUT_LABEL, contract.OUTPUT_MEMBER_PROBS)),
+                    contract.prob_output(labels))
+        return cls(members=tuple(json.loads(params[contract.PARAM_MEMBERS])), labels=labels,
+                   max_batch_size=int(config["max_batch_size"]), max_comment_bytes=int(limit) if limit else None,
+                   outputs=(contract.OUTPUT_LABEL, prob, contract.OUTPUT_MEMBER_PROBS))
 
     def batch_size(self, requested: int | None) -> int:
         """The rows per request: `requested`, checked against the server's limit, or that limit."""
@@ -82,9 +88,9 @@ def inputs(texts: list[str], offset: int = 0, max_bytes: int | None = None) -> l
     return [tensor]
 
 
-def outputs() -> list[InferRequestedOutput]:
-    """The three outputs of the served contract."""
-    return [InferRequestedOutput(name) for name in contract.OUTPUTS]
+def outputs(names: tuple[str, ...] = contract.OUTPUTS) -> list[InferRequestedOutput]:
+    """A deployment's three outputs (`Deployment.outputs`; default: the toxicity contract's)."""
+    return [InferRequestedOutput(name) for name in names]
 
 
 @dataclass(frozen=True)
