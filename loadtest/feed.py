@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import tritonclient.grpc as grpcclient
@@ -29,6 +30,7 @@ from overhead import TRIVIAL_MODEL  # siblings in loadtest/, on sys.path when th
 from perf import run_perf, write_input_data
 
 PORTS = Ports(http=28440, grpc=28441, metrics=28442)
+QUEUE_TIMEOUT_MS = 10_000  # a throughput run: perf_analyzer stops at its first refusal, and ~0.5 s stalls occur
 # name: (tokenizer instances, tokenizer max_queue_delay_microseconds, fusion max_queue_delay_microseconds)
 VARIANTS = {"1 tokenizer": (1, 0, 0), "2 tokenizers": (2, 0, 0), "4 tokenizers": (4, 0, 0),
             "1 tokenizer + 200 us delay": (1, 200, 0), "1 tokenizer + 200 us delay, fusion 200 us": (1, 200, 200)}
@@ -113,7 +115,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    spec = checkpoint_spec("tiny", PROJECT_ROOT / "checkpoints" / "tiny")
+    spec = replace(checkpoint_spec("tiny", PROJECT_ROOT / "checkpoints" / "tiny"), queue_timeout_ms=QUEUE_TIMEOUT_MS)
     bench = PROJECT_ROOT / "model_repository_bench"
     base = build(spec, bench / "tiny", runtime="python")
     args.out.mkdir(parents=True, exist_ok=True)
