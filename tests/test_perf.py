@@ -37,16 +37,19 @@ def test_gpu_bench_refuses_clearly_where_there_is_no_gpu_or_docker():
         gpu_bench.require_gpu_machine()
 
 
-def test_feed_variant_swaps_members_for_constants_and_rewrites_the_tokenizer(tiny_repository, tiny_spec, tmp_path):
+def test_feed_variant_swaps_members_for_constants_and_rewrites_tokenizer_and_fusion(tiny_repository, tiny_spec,
+                                                                                    tmp_path):
     import feed
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2 as mc
 
     members = [m.name for m in tiny_spec.members]
     repo = feed.trivial_members(tiny_repository, members, tmp_path / "feed")
-    feed.set_tokenizer(repo, 3, 200)
+    feed.set_variant(repo, 3, 200, 100)
     config = text_format.Parse((repo / "tokenizer" / "config.pbtxt").read_text(), mc.ModelConfig())
     assert config.instance_group[0].count == 3 and config.dynamic_batching.max_queue_delay_microseconds == 200
+    fusion = text_format.Parse((repo / "fusion" / "config.pbtxt").read_text(), mc.ModelConfig())
+    assert fusion.dynamic_batching.max_queue_delay_microseconds == 100
     for name in members:
         assert (repo / name / "1" / "model.py").read_bytes() == feed.TRIVIAL_MODEL.read_bytes()
     assert (repo / "tokenizer" / "1" / "model.py").read_bytes() != feed.TRIVIAL_MODEL.read_bytes()
