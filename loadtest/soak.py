@@ -106,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with Launched(args.repository) as launched:
         url = launched.ports.grpc_url
-        rate = args.share * capacity(url, COMMENTS[:1], seconds=15, concurrency=8)
-        if rate <= 0:
+        measured = capacity(url, COMMENTS[:1], seconds=15, concurrency=8)
+        if measured <= 0:
             raise SystemExit("soak: the server answered nothing while its capacity was measured")
-        burst = summary(open_loop(url, COMMENTS[:1], BURST_FACTOR * rate / args.share, BURST_S))
+        rate = args.share * measured
+        burst = summary(open_loop(url, COMMENTS[:1], BURST_FACTOR * measured, BURST_S))
         print(f"soak: warm-up burst at {BURST_FACTOR:g}x capacity for {BURST_S:g} s: {burst}", flush=True)
         memory, stop = [], threading.Event()
         t0 = time.monotonic()

@@ -14,13 +14,12 @@ import numpy as np
 
 from kotox_build.data import CORPORA
 from kotox_build.evaluation import BASELINE, baseline_model, binary_scores
-from kotox_build.spec import DEFAULT_SPEC, Spec, load_spec
+from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner
 from kotox_build.training import STAMP
 from kotox_client import ToxicityClient, contract
 
 COLUMNS = ("f1", "precision", "recall", "accuracy", "fp", "fn")
-FUSIONS = ("weighted", "stacked")
 
 
 def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
