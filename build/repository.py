@@ -46,16 +46,19 @@ def _batched(name: str, spec: Spec, **fields) -> mc.ModelConfig:
 
 
 def queue_policy(spec: Spec) -> mc.ModelQueuePolicy:
-    """The ensemble's admission bound, on its first step: a request queued past `queue_timeout_ms` (or the client's
-    shorter per-request timeout) or beyond `max_queue_size` waiting is refused with UNAVAILABLE. Later steps take no
-    queue policy: Triton 2.51 leaves an ensemble request hanging when a later step's queue refuses it."""
+    """The ONNX Runtime build's admission bound, on the tokenizer: a request queued past `queue_timeout_ms` (or the
+    client's shorter timeout) or beyond `max_queue_size` waiting is refused with UNAVAILABLE. Later steps take no
+    queue policy: Triton 2.51 leaves an ensemble request hanging when a later step's queue refuses it. The price:
+    any policy turns off the batcher's prefetching, and then a request can wait out its 500 ms idle wait
+    (server issue 8870), so Python-member builds shed by deadline instead (`stamps_deadline`)."""
     return mc.ModelQueuePolicy(timeout_action=mc.ModelQueuePolicy.REJECT,
                                default_timeout_microseconds=spec.queue_timeout_ms * 1000,
                                allow_timeout_override=True, max_queue_size=spec.max_queue_size)
 
 
 def stamps_deadline(runtime: str) -> bool:
-    """Python members drop requests past the tokenizer's deadline unrun; ONNX Runtime members take only tokens."""
+    """Python members drop requests past the tokenizer's deadline unrun, which bounds the queue where it forms (the
+    members are the slow step) without a queue policy; ONNX Runtime members take only tokens."""
     return runtime == "python"
 
 
@@ -81,14 +84,15 @@ def pad_widths(spec: Spec, runtime: str, smallest: int = 16) -> list[int]:
 
 
 def tokenizer_config(spec: Spec, pad_id: int, runtime: str, instances: int = 1) -> mc.ModelConfig:
-    """Python-backend tokenizer: TEXT in, token id tensors out, in `instances` CPU processes; the ensemble's
-    admission bound (`queue_policy`)."""
+    """Python-backend tokenizer: TEXT in, token id tensors out, in `instances` CPU processes; the overload bound:
+    a deadline for Python members, else the queue policy."""
     outputs = _token_tensors(mc.ModelOutput)
     if stamps_deadline(runtime):
         outputs.append(_tensor(mc.ModelOutput, DEADLINE, mc.TYPE_INT64, [1]))
     config = _batched(TOKENIZER_MODEL, spec,
                       input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])], output=outputs)
-    config.dynamic_batching.default_queue_policy.CopyFrom(queue_policy(spec))
+    if not stamps_deadline(runtime):
+        config.dynamic_batching.default_queue_policy.CopyFrom(queue_policy(spec))
     _params(config, {"max_tokens": str(spec.max_tokens), "pad_id": str(pad_id),
                      "pad_widths": pad_widths(spec, runtime), "max_comment_bytes": str(spec.max_comment_bytes),
                      "queue_timeout_ms": str(spec.queue_timeout_ms)})

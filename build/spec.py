@@ -71,10 +71,12 @@ class Spec:
     max_tokens: int = 256
     max_batch_size: int = 64
     max_comment_bytes: int = 1 << 20  # longer comments are refused (INVALID_ARGUMENT); shorter ones are cut exactly
-    queue_timeout_ms: int = 500  # a request waiting longer in any step's queue is refused (UNAVAILABLE: retry later)
-    # Requests waiting at the first step beyond this are refused at once (UNAVAILABLE). About the requests served in
-    # `queue_timeout_ms` (single comments: ~500/s on a 2-core box): the timeout bounds latency; this bound refuses at
-    # once what would time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
+    # A request not started by every member this long after tokenizing (or within the caller's shorter timeout) is
+    # refused unrun (UNAVAILABLE: retry later); ONNX Runtime builds apply it to the tokenizer's queue instead.
+    queue_timeout_ms: int = 500
+    # ONNX Runtime builds only: requests waiting at the tokenizer beyond this are refused at once (UNAVAILABLE). About
+    # the requests served in `queue_timeout_ms`: the timeout bounds latency; this bound refuses at once what would
+    # time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
     max_queue_size: int = 256
     fusion: str = "weighted"  # one of FUSIONS
     data: str = "toxicity"  # the task in the data folder (data.CORPORA): what demo members train and are scored on

@@ -51,6 +51,11 @@ class TritonPythonModel:
         self.pad_id = int(params["pad_id"])
         self.widths = sorted(json.loads(params["pad_widths"]))
 
+    def budget(self, request) -> int:
+        """Nanoseconds the members may still start this request in: the queue budget or the caller's shorter timeout."""
+        timeout_us = request.timeout()
+        return min(self.budget_ns, timeout_us * 1000) if timeout_us else self.budget_ns
+
     def decode(self, rows: np.ndarray) -> list[str]:
         """A request's rows as text cut to what can change the answer; ValueError names a row that cannot be read."""
         texts = []
@@ -77,9 +82,9 @@ class TritonPythonModel:
             texts.extend(decoded)
             counts.append(len(decoded))
         encodings = iter(self.tokenizer.encode_batch(texts))
-        deadline = time.monotonic_ns() + self.budget_ns
+        now = time.monotonic_ns()
         responses = []
-        for count, error in zip(counts, errors):
+        for request, count, error in zip(requests, counts, errors):
             if error is not None:
                 responses.append(pb_utils.InferenceResponse(error=error))
                 continue
@@ -93,6 +98,6 @@ class TritonPythonModel:
                 arrays["attention_mask"][row, :n] = enc.attention_mask
                 arrays["token_type_ids"][row, :n] = enc.type_ids
             if self.stamps:
-                arrays[DEADLINE] = np.full((count, 1), deadline, np.int64)
+                arrays[DEADLINE] = np.full((count, 1), now + self.budget(request), np.int64)
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in arrays.items()]))
         return responses

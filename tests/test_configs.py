@@ -56,6 +56,21 @@ def test_tokenizer_pads_to_length_buckets_only_for_the_onnxruntime_backend(tiny_
         assert widths == sorted(set(widths)) and widths[-1] == tiny_spec.max_tokens and len(widths) > 2
 
 
+@pytest.mark.parametrize("runtime", repository.RUNTIMES)
+def test_overload_bound_is_a_deadline_for_python_members_else_the_tokenizers_queue_policy(tiny_spec, runtime):
+    """Any queue-policy field turns off the batcher's prefetching (0.5 s stalls in 2.51): only where members cannot
+    shed late requests themselves does the tokenizer carry one."""
+    config = repository.tokenizer_config(tiny_spec, 0, runtime)
+    outputs = [o.name for o in config.output]
+    policy = config.dynamic_batching.default_queue_policy
+    if runtime == "python":
+        assert repository.DEADLINE in outputs and not config.dynamic_batching.HasField("default_queue_policy")
+    else:
+        assert repository.DEADLINE not in outputs
+        assert policy.max_queue_size == tiny_spec.max_queue_size and policy.allow_timeout_override
+        assert policy.default_timeout_microseconds == tiny_spec.queue_timeout_ms * 1000
+
+
 def test_ensemble_wires_every_tensor(configs, tiny_spec):
     ensemble = configs[tiny_spec.name]
     produced = {contract.INPUT_TEXT}

@@ -77,17 +77,19 @@ def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tin
     assert f'kotox_stub_restarts_total{{model="{member}"}} 1' in metrics and "kotox_ready 1" in metrics
 
 
-def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
-    spec = replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms, max_queue_size=4)  # the default budget
+def flood(spec: Spec, tmp_path, timeout: float) -> tuple[list[tuple[float, object]], float]:
+    """96 requests of 32 long comments from 24 threads, each call with `timeout` seconds: (seconds, True for a right
+    answer or the error) per request, and the seconds one request took right after."""
     ports = free_server_ports()
     with TritonServer(build(spec, tmp_path / "repo"), ports), \
-            ToxicityClient(ports.grpc_url, timeout=30, retry=NO_RETRY) as client:
+            ToxicityClient(ports.grpc_url, timeout=30, retry=NO_RETRY) as client, \
+            ToxicityClient(ports.grpc_url, timeout=timeout, retry=NO_RETRY) as flooder:
         expected = client.classify(LONG).toxic_prob
 
         def send(_) -> tuple[float, object]:
             start = time.monotonic()
             try:
-                results = client.classify([LONG] * 32)
+                results = flooder.classify([LONG] * 32)
                 return time.monotonic() - start, all(r.toxic_prob == pytest.approx(expected, abs=1e-6)
                                                      for r in results)
             except KotoxError as err:
@@ -97,13 +99,25 @@ def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
             outcomes = list(pool.map(send, range(96)))
         after = time.monotonic()
         assert client.classify(LONG).toxic_prob == pytest.approx(expected, abs=1e-6)
-        after = time.monotonic() - after
+        return outcomes, time.monotonic() - after
+
+
+def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
+    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, timeout=30)
     busy = [s for s, o in outcomes if isinstance(o, ServerBusyError)]
     answered = [s for s, o in outcomes if o is True]
     assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
     assert busy and answered
     assert max(busy) < 5 and max(answered) < 10  # bounds, not benchmarks: `loadtest/faults.py overload` measures
     assert after < 2, "the server was still working through abandoned requests"
+
+
+def test_callers_deadline_bounds_the_servers_work(tiny_spec, tmp_path):
+    """With a 60 s server budget, only the callers' 0.3 s timeouts (sent with each request) spare the abandoned work."""
+    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=60_000), tmp_path, timeout=0.3)
+    assert all(o is True or isinstance(o, KotoxError) and o.retryable for _, o in outcomes), outcomes
+    assert sum(o is not True for _, o in outcomes) > 48, "the flood was not over capacity"
+    assert after < 2, "the server computed requests their callers had given up on"
 
 
 def test_crashed_server_is_restarted_and_leaves_no_stub_behind(supervised):

@@ -15,6 +15,10 @@ from kotox_client import contract
 from kotox_client.errors import BadInputError, KotoxError
 
 Texts = str | Iterable[str]
+# A call that gives the server its deadline waits this much longer for the server's own answer or refusal before it
+# cancels: Triton 2.51 (24.10) can crash with SIGSEGV when a gRPC client cancels a request in flight (server issues
+# 7368 and 8034; fixed in 24.12 and 25.04). Five seconds covers the member run a late request may wait behind.
+ANSWER_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,9 @@ class Attempts:
         self._delays = policy.delays()
         self._deadline = None if timeout is None else time.monotonic() + timeout
 
-    def remaining(self) -> float | None:
-        """Seconds left for this try (the gRPC deadline)."""
-        return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
+    def remaining(self, grace: float = 0.0) -> float | None:
+        """Seconds left for this try, plus `grace`: the gRPC deadline."""
+        return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3) + grace
 
     def server_timeout_us(self) -> int | None:
         """The same deadline in microseconds for Triton, which refuses a request still queued when it passes."""
