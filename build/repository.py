@@ -107,7 +107,7 @@ def tokenizer_for_gpu(config: mc.ModelConfig) -> mc.ModelConfig:
 
 def gpu_cpu_instances(cpu_cores: int) -> int:
     """Tokenizer (and fusion) processes for a GPU node with `cpu_cores` cores: one per 4 cores, at least one.
-    Measured (loadtest/feed.py): the tokenizer is ~20 % and fusion ~17 % of the CPU per single-comment request,
+    Measured (loadtest/feed.py): the tokenizer is ~20 % and fusion ~13 % of the CPU per single-comment request,
     tritonserver's own threads most of the rest, so with every core feeding the GPU each needs about a fifth."""
     return max(1, cpu_cores // 4)
 
