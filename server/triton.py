@@ -29,6 +29,7 @@ ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; o
 EXIT_TIMEOUT_S = 15  # on stop, Triton finishes requests in flight for at most this long (its default: 30)
 SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
 SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
+SHM_DIR = Path("/dev/shm")  # where the Python backend's regions live; a killed stub leaves its region behind
 # gRPC channels are closed (GOAWAY, in-flight calls get the grace) after this age, so clients behind a
 # Kubernetes Service reconnect and spread over the pods, new ones included (server/k8s/README.md).
 GRPC_MAX_CONNECTION_AGE_MS = 60_000
@@ -87,6 +88,15 @@ class TritonServer:
     _process: subprocess.Popen | None = field(default=None, init=False)
     _workspace: tempfile.TemporaryDirectory | None = field(default=None, init=False)
 
+    @property
+    def shm_prefix(self) -> str:
+        """The Python backend's shared-memory region names start with this: one server per gRPC port."""
+        return f"kotox{self.ports.grpc}_"
+
+    def shm_regions(self) -> list[Path]:
+        """This server's Python-backend shared-memory regions that exist now."""
+        return sorted(SHM_DIR.glob(f"{self.shm_prefix}*"))
+
     def command(self, backends: Path, caches: Path, binary: Path) -> list[str]:
         """The tritonserver command line."""
         p = self.ports
@@ -102,7 +112,7 @@ class TritonServer:
                "--metrics-config=summary_latencies=true",  # p50/p90/p99 per model on the metrics port
                f"--grpc-max-connection-age={GRPC_MAX_CONNECTION_AGE_MS}",
                f"--grpc-max-connection-age-grace={GRPC_MAX_CONNECTION_AGE_GRACE_MS}",
-               f"--backend-config=python,shm-region-prefix-name=kotox{p.grpc}_",
+               f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
                f"--backend-config=python,shm-default-byte-size={SHM_DEFAULT_BYTES}",
                f"--backend-config=python,shm-growth-byte-size={SHM_GROWTH_BYTES}"]
         if self.cache_bytes:
@@ -180,6 +190,8 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 pass
         self._kill_group()  # stubs outlive a server that crashed or gave up waiting: they are in its group
+        for region in self.shm_regions():  # killed stubs cannot free theirs: 8 MB or more each, per restart
+            region.unlink(missing_ok=True)
         self._workspace.cleanup()
         self._workspace = None
 

@@ -61,6 +61,14 @@ def test_serve_command_reports_ready_and_stops_on_ctrl_c(tiny_repository):
     assert orphans.returncode == 1, "tritonserver was still running after Ctrl-C"  # pkill: 1 = none matched
 
 
+def test_a_killed_server_leaves_no_shared_memory_behind(tiny_repository):
+    """SIGKILL of the server and its stubs at once (as the supervisor's restart does) frees nobody's region."""
+    server = TritonServer(tiny_repository, free_server_ports()).start()
+    assert server.shm_regions()
+    server.kill()
+    assert not server.shm_regions()
+
+
 def test_response_cache_answers_repeated_comments(tiny_repository, tiny_spec):
     ports = free_server_ports()
     with TritonServer(tiny_repository, ports, cache_bytes=1 << 20), ToxicityClient(ports.grpc_url) as client:
