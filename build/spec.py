@@ -72,7 +72,8 @@ class Spec:
     max_batch_size: int = 64
     max_comment_bytes: int = 1 << 20  # longer comments are refused (INVALID_ARGUMENT); shorter ones are cut exactly
     # A request not started by every member this long after tokenizing (or within the caller's shorter timeout) is
-    # refused unrun (UNAVAILABLE: retry later); ONNX Runtime builds apply it to the tokenizer's queue instead.
+    # refused unrun (UNAVAILABLE: retry later), and while members' requests wait over half of it the tokenizer refuses
+    # new ones at once; ONNX Runtime builds apply it to the tokenizer's queue instead.
     queue_timeout_ms: int = 500
     # ONNX Runtime builds only: requests waiting at the tokenizer beyond this are refused at once (UNAVAILABLE). About
     # the requests served in `queue_timeout_ms`: the timeout bounds latency; this bound refuses at once what would

@@ -1,6 +1,7 @@
 """Triton Python model: one ensemble member run by ONNX Runtime, for servers without the ONNX Runtime backend."""
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-DEADLINE = "deadline_ns"  # stamped by the tokenizer: past it, the request waited too long and is refused unrun
+SCHEDULE = "schedule_ns"  # stamped by the tokenizer: [tokenized at, deadline]; a request past its deadline is refused
+DELAY_FILE = "/dev/shm/kotox{server}-delay-{instance}"  # ns the batch in progress waited (0: idle): the tokenizer sheds
 
 
 def length_groups(lengths: np.ndarray, run_cost_tokens: float) -> list[np.ndarray]:
@@ -67,16 +69,24 @@ class TritonPythonModel:
         self.run_cost = run_cost_tokens(self.session)
         self.overloaded = (f"{args['model_name']} is overloaded: the request waited past its queue budget "
                            "(queue_timeout_ms); retry later")
+        self.delay_file = DELAY_FILE.format(server=os.getppid(), instance=args["model_instance_name"])
+        self.delay = np.memmap(self.delay_file, np.int64, "w+", shape=(1,))
         pb_utils.Logger.log_info(f"{args['model_name']}: one ONNX Runtime run costs as much as "
                                  f"{self.run_cost:.0f} tokens; rows are grouped by length accordingly")
 
     def execute(self, requests):
         now = time.monotonic_ns()
-        late = [pb_utils.get_input_tensor_by_name(r, DEADLINE).as_numpy()[0, 0] < now for r in requests]
+        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, SCHEDULE).as_numpy()[:1] for r in requests])
+        late = schedules[:, 1] < now
+        self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
+        late = list(late)
         fresh = [r for r, stale in zip(requests, late) if not stale]
         answers = iter(self.run(fresh) if fresh else [])
-        return [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded, pb_utils.TritonError.UNAVAILABLE))
-                if stale else next(answers) for stale in late]
+        responses = [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded,
+                                                                           pb_utils.TritonError.UNAVAILABLE))
+                     if stale else next(answers) for stale in late]
+        self.delay[0] = 0  # a waiting request calls again at once and says how long it waited
+        return responses
 
     def run(self, requests) -> list:
         """Responses with logits for `requests`, computed as one ragged batch."""
@@ -89,3 +99,6 @@ class TritonPythonModel:
             logits[rows] = self.session.run(["logits"], {n: batch[n][rows, :cols] for n in INPUTS})[0]
         splits = np.cumsum([f["input_ids"].shape[0] for f in feeds])[:-1]
         return [pb_utils.InferenceResponse([pb_utils.Tensor("logits", part)]) for part in np.split(logits, splits)]
+
+    def finalize(self):
+        os.remove(self.delay_file)

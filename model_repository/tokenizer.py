@@ -2,6 +2,7 @@
 
 import bisect
 import json
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer, normalizers
 
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
-DEADLINE = "deadline_ns"  # CLOCK_MONOTONIC ns after which a member drops the row unrun (overload)
+SCHEDULE = "schedule_ns"  # [tokenized at, deadline] in CLOCK_MONOTONIC ns; past the deadline a member drops the row
+DELAY_FILES = "kotox{server}-delay-*"  # in /dev/shm: ns each Python member's call in progress waited (0: idle)
+SHED_AT = 0.5  # while a member's requests wait longer than this share of the queue budget, new ones are refused
 WINDOW_CHARS_PER_TOKEN = 16  # first look at 16 characters per kept token; grown 4x while that cannot decide
 
 
@@ -30,12 +33,27 @@ def head(text: str, counter: Tokenizer, kept: int, window: int) -> str:
     return text
 
 
+def member_delays(pattern: str) -> list[np.memmap]:
+    """The members' delay files in /dev/shm, mapped; one being created or removed while we look is skipped."""
+    found = []
+    for path in Path("/dev/shm").glob(pattern):
+        try:
+            found.append(np.memmap(path, np.int64, "r", shape=(1,)))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config["parameters"].items()}
         self.budget_ns = int(params["queue_timeout_ms"]) * 1_000_000
-        self.stamps = any(o["name"] == DEADLINE for o in config["output"])
+        self.stamps = any(o["name"] == SCHEDULE for o in config["output"])
+        self.delay_files = DELAY_FILES.format(server=os.getppid())
+        self.delays, self.delays_found_ns = [], 0
+        self.overloaded = (f"the ensemble is overloaded: its members' requests wait over {SHED_AT:.0%} of the queue "
+                           "budget (queue_timeout_ms); retry later")
         folder = Path(args["model_repository"]) / args["model_version"]
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.normalizer = normalizers.Sequence(  # NFD Hangul (jamo) reads as the NFC syllables it spells
@@ -56,6 +74,13 @@ class TritonPythonModel:
         timeout_us = request.timeout()
         return min(self.budget_ns, timeout_us * 1000) if timeout_us else self.budget_ns
 
+    def shedding(self, now: int) -> bool:
+        """True while a member works on a call whose oldest request waited over SHED_AT of the queue budget."""
+        if now - self.delays_found_ns > 1_000_000_000:  # members come, go and reload: look again every second
+            self.delays = member_delays(self.delay_files)
+            self.delays_found_ns = now
+        return any(delay[0] > SHED_AT * self.budget_ns for delay in self.delays)
+
     def decode(self, rows: np.ndarray) -> list[str]:
         """A request's rows as text cut to what can change the answer; ValueError names a row that cannot be read."""
         texts = []
@@ -71,6 +96,10 @@ class TritonPythonModel:
         return texts
 
     def execute(self, requests):
+        if self.stamps and self.shedding(time.monotonic_ns()):  # refused at once, before any work
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded,
+                                                                         pb_utils.TritonError.UNAVAILABLE))
+                    for _ in requests]
         texts, counts, errors = [], [], []
         for request in requests:
             try:
@@ -98,6 +127,6 @@ class TritonPythonModel:
                 arrays["attention_mask"][row, :n] = enc.attention_mask
                 arrays["token_type_ids"][row, :n] = enc.type_ids
             if self.stamps:
-                arrays[DEADLINE] = np.full((count, 1), now + self.budget(request), np.int64)
+                arrays[SCHEDULE] = np.tile(np.array([now, now + self.budget(request)], np.int64), (count, 1))
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in arrays.items()]))
         return responses

@@ -94,8 +94,10 @@ class TritonServer:
         return f"kotox{self.ports.grpc}_"
 
     def shm_regions(self) -> list[Path]:
-        """This server's Python-backend shared-memory regions that exist now."""
-        return sorted(SHM_DIR.glob(f"{self.shm_prefix}*"))
+        """This server's files in /dev/shm now: Python-backend regions, and the members' queueing-delay files
+        (`model_repository/onnx_member.py`, named by the server's pid)."""
+        delays = SHM_DIR.glob(f"kotox{self._process.pid}-*") if self._process else []
+        return sorted([*SHM_DIR.glob(f"{self.shm_prefix}*"), *delays])
 
     def command(self, backends: Path, caches: Path, binary: Path) -> list[str]:
         """The tritonserver command line."""

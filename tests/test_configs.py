@@ -64,9 +64,9 @@ def test_overload_bound_is_a_deadline_for_python_members_else_the_tokenizers_que
     outputs = [o.name for o in config.output]
     policy = config.dynamic_batching.default_queue_policy
     if runtime == "python":
-        assert repository.DEADLINE in outputs and not config.dynamic_batching.HasField("default_queue_policy")
+        assert repository.SCHEDULE in outputs and not config.dynamic_batching.HasField("default_queue_policy")
     else:
-        assert repository.DEADLINE not in outputs
+        assert repository.SCHEDULE not in outputs
         assert policy.max_queue_size == tiny_spec.max_queue_size and policy.allow_timeout_override
         assert policy.default_timeout_microseconds == tiny_spec.queue_timeout_ms * 1000
 

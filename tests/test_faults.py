@@ -2,6 +2,7 @@
 
 import os
 import signal
+import statistics
 import threading
 import time
 import urllib.request
@@ -78,11 +79,12 @@ def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tin
 
 
 def flood(spec: Spec, tmp_path, timeout: float) -> tuple[list[tuple[float, object]], float]:
-    """96 requests of 32 long comments from 24 threads, each call with `timeout` seconds: (seconds, True for a right
-    answer or the error) per request, and the seconds one request took right after."""
+    """96 requests of 32 long comments from 24 threads, each call with `timeout` seconds and no retry: (seconds, True
+    for a right answer or the error) per request, and the seconds one request (with the SDK's retries) took right
+    after: a member may still be finishing work whose partner refused it, and the entry sheds meanwhile."""
     ports = free_server_ports()
     with TritonServer(build(spec, tmp_path / "repo"), ports), \
-            ToxicityClient(ports.grpc_url, timeout=30, retry=NO_RETRY) as client, \
+            ToxicityClient(ports.grpc_url, timeout=30) as client, \
             ToxicityClient(ports.grpc_url, timeout=timeout, retry=NO_RETRY) as flooder:
         expected = client.classify(LONG).toxic_prob
 
@@ -109,6 +111,8 @@ def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
     assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
     assert busy and answered
     assert max(busy) < 5 and max(answered) < 10  # bounds, not benchmarks: `loadtest/faults.py overload` measures
+    # a refusal at a member's deadline takes the whole budget; most come at once from the shedding tokenizer
+    assert statistics.median(busy) < Spec.queue_timeout_ms / 1000 / 2
     assert after < 2, "the server was still working through abandoned requests"
 
 
