@@ -1,5 +1,6 @@
 """Triton Python model: one ensemble member run by ONNX Runtime, for servers without the ONNX Runtime backend."""
 
+import contextlib
 import json
 import os
 import time
@@ -70,7 +71,10 @@ class TritonPythonModel:
         self.overloaded = (f"{args['model_name']} is overloaded: the request waited past its queue budget "
                            "(queue_timeout_ms); retry later")
         self.delay_file = DELAY_FILE.format(server=os.getppid(), instance=args["model_instance_name"])
+        with contextlib.suppress(FileNotFoundError):  # a reloaded instance's predecessor may still map it
+            os.remove(self.delay_file)
         self.delay = np.memmap(self.delay_file, np.int64, "w+", shape=(1,))
+        self.inode = os.stat(self.delay_file).st_ino
         pb_utils.Logger.log_info(f"{args['model_name']}: one ONNX Runtime run costs as much as "
                                  f"{self.run_cost:.0f} tokens; rows are grouped by length accordingly")
 
@@ -101,4 +105,6 @@ class TritonPythonModel:
         return [pb_utils.InferenceResponse([pb_utils.Tensor("logits", part)]) for part in np.split(logits, splits)]
 
     def finalize(self):
-        os.remove(self.delay_file)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(self.delay_file).st_ino == self.inode:  # not the file of the instance that replaced this one
+                os.remove(self.delay_file)
