@@ -5,7 +5,7 @@ import time
 import pytest
 
 from kotox_client import BadInputError, RetryPolicy, ServerBusyError
-from kotox_client.request import Attempts
+from kotox_client.request import ANSWER_GRACE_S, Attempts
 
 
 def test_waits_grow_with_full_jitter_and_stop_at_the_cap():
@@ -26,6 +26,15 @@ def test_only_retryable_errors_are_tried_again():
     assert attempts.wait_after(busy) >= 0 and attempts.wait_after(busy) >= 0
     with pytest.raises(ServerBusyError):  # tries spent
         attempts.wait_after(busy)
+
+
+def test_the_grpc_deadline_outlasts_the_servers_so_the_server_refuses_first():
+    """Triton 2.51 can crash when a client cancels a request in flight (request.ANSWER_GRACE_S)."""
+    attempts = Attempts(RetryPolicy(), timeout=2.0)
+    inference, plain = attempts.deadlines(server_deadline=True), attempts.deadlines(server_deadline=False)
+    assert inference["client_timeout"] - inference["timeout"] / 1e6 >= ANSWER_GRACE_S - 0.01
+    assert set(plain) == {"client_timeout"} and plain["client_timeout"] <= 2.0
+    assert Attempts(RetryPolicy(), timeout=None).deadlines(True) == {"client_timeout": None, "timeout": None}
 
 
 def test_the_deadline_bounds_the_retries():

@@ -9,8 +9,8 @@ from tritonclient.utils import InferenceServerException
 
 from kotox_client import contract
 from kotox_client.errors import translate
-from kotox_client.request import (ANSWER_GRACE_S, Attempts, ClientSettings, Deployment, RetryPolicy, Texts, batches,
-                                  inputs, normalise, outputs)
+from kotox_client.request import (Attempts, ClientSettings, Deployment, RetryPolicy, Texts, batches, inputs, normalise,
+                                  outputs)
 from kotox_client.result import Classification, parse_answer
 
 
@@ -23,12 +23,9 @@ class ToxicityClient(ClientSettings):
 
     def _call(self, method, *args, server_deadline: bool = False, **kwargs):
         attempts = Attempts(self.retry, self.timeout)
-        grace = ANSWER_GRACE_S if server_deadline else 0.0  # the server refuses first (request.ANSWER_GRACE_S)
         while True:
-            if server_deadline:
-                kwargs["timeout"] = attempts.server_timeout_us()
             try:
-                return method(*args, client_timeout=attempts.remaining(grace), **kwargs)
+                return method(*args, **kwargs, **attempts.deadlines(server_deadline))
             except InferenceServerException as err:
                 failure = translate(err, self.url, self.model)
             time.sleep(attempts.wait_after(failure))

@@ -118,14 +118,23 @@ class Attempts:
         self._delays = policy.delays()
         self._deadline = None if timeout is None else time.monotonic() + timeout
 
-    def remaining(self, grace: float = 0.0) -> float | None:
-        """Seconds left for this try, plus `grace`: the gRPC deadline."""
-        return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3) + grace
+    def remaining(self) -> float | None:
+        """Seconds left for this try."""
+        return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
 
     def server_timeout_us(self) -> int | None:
         """The same deadline in microseconds for Triton, which refuses a request still queued when it passes."""
         remaining = self.remaining()
         return None if remaining is None else max(int(remaining * 1e6), 1)
+
+    def deadlines(self, server_deadline: bool) -> dict[str, float | int | None]:
+        """This try's deadline keywords for a tritonclient call: the gRPC `client_timeout`, and with `server_deadline`
+        also the server's `timeout`, with the gRPC one ANSWER_GRACE_S later so the server refuses first."""
+        remaining = self.remaining()
+        if not server_deadline:
+            return {"client_timeout": remaining}
+        grpc = None if remaining is None else remaining + ANSWER_GRACE_S
+        return {"client_timeout": grpc, "timeout": self.server_timeout_us()}
 
     def wait_after(self, error: KotoxError) -> float:
         """Seconds to wait before trying again; raises `error` when it is final, tries are spent or time is up."""
