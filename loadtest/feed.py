@@ -30,7 +30,7 @@ from overhead import TRIVIAL_MODEL  # siblings in loadtest/, on sys.path when th
 from perf import run_perf, write_input_data
 
 PORTS = Ports(http=28440, grpc=28441, metrics=28442)
-QUEUE_TIMEOUT_MS = 10_000  # a throughput run: perf_analyzer stops at its first refusal, and ~0.5 s stalls occur
+QUEUE_TIMEOUT_MS = 10_000  # perf_analyzer stops at its first refusal: no deadline or shedding in a throughput run
 # name: (tokenizer instances, tokenizer max_queue_delay_microseconds, fusion max_queue_delay_microseconds)
 VARIANTS = {"1 tokenizer": (1, 0, 0), "2 tokenizers": (2, 0, 0), "4 tokenizers": (4, 0, 0),
             "1 tokenizer + 200 us delay": (1, 200, 0), "1 tokenizer + 200 us delay, fusion 200 us": (1, 200, 200)}

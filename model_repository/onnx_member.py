@@ -83,7 +83,6 @@ class TritonPythonModel:
         schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, SCHEDULE).as_numpy()[:1] for r in requests])
         late = schedules[:, 1] < now
         self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
-        late = list(late)
         fresh = [r for r, stale in zip(requests, late) if not stale]
         answers = iter(self.run(fresh) if fresh else [])
         responses = [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded,
