@@ -21,6 +21,10 @@ PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp
 CHOICES = {"head": HEADS, "precision": PRECISIONS}  # the recipe's text fields and their values
 
 
+SHARED_RECIPE_FIELDS = {"vocab_size": "one shared tokenizer", "distill_unlabeled": "one shared set of teacher rows"}
+MAY_BE_ZERO = {"seed", "distill_unlabeled"}  # integer recipe fields that may be 0
+
+
 class SpecError(ValueError):
     """A deployment spec that cannot be used; the message names the file and the field."""
 
@@ -35,11 +39,12 @@ class Recipe:
     batch_size: int = 32
     train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
     toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
-    distill: float = 0.5  # share of the loss that follows the TF-IDF baseline's cross-fitted probability (0: off)
+    distill: float = 0.8  # share of the loss that follows the n-gram teacher's cross-fitted probability (0: off)
+    distill_unlabeled: int = 10000  # with distill: the task's unlabeled comments added, following only the teacher
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1
-    vocab_size: int = 16000  # shared WordPiece tokenizer: must be equal across trained members
+    vocab_size: int = 16000  # of the WordPiece tokenizer the trained members share
     embedding_size: int = 128  # ELECTRA's token embedding width, projected to hidden_size when they differ
     hidden_size: int = 128
     layers: int = 4
@@ -138,7 +143,7 @@ def _recipe(table: dict, where: str, path: Path) -> Recipe:
             continue
         kind = (int, float) if known[key].type == "float" else int
         number = _field(table, key, kind, where, path)
-        if not (number >= 0 and math.isfinite(number)) or (kind is int and key != "seed" and number == 0):
+        if not (number >= 0 and math.isfinite(number)) or (kind is int and key not in MAY_BE_ZERO and number == 0):
             raise SpecError(f"{path}: field `{where}{key}` must be {'positive' if kind is int else 'non-negative'}, "
                             f"got {number}")
         values[key] = float(number) if kind is not int else number
@@ -195,10 +200,10 @@ def parse_spec(data: dict, path: Path) -> Spec:
     reserved = set(names) & {name, TOKENIZER_MODEL, FUSION_MODEL}
     if reserved:
         raise SpecError(f"{path}: field `members[*].name` uses reserved model names {sorted(reserved)}")
-    vocab_sizes = {m.train.vocab_size for m in members if m.train}
-    if len(vocab_sizes) > 1:
-        raise SpecError(f"{path}: field `members[*].train.vocab_size` must be equal (one shared tokenizer), "
-                        f"got {sorted(vocab_sizes)}")
+    for key, why in SHARED_RECIPE_FIELDS.items():
+        values = {getattr(m.train, key) for m in members if m.train}
+        if len(values) > 1:
+            raise SpecError(f"{path}: field `members[*].train.{key}` must be equal ({why}), got {sorted(values)}")
     total = sum(m.weight for m in members)
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")

@@ -1,6 +1,7 @@
 """The demo ensemble's evaluation report: its task's held-out sets (toxicity: BEEP! dev and the K-MHaS slice; nsmc:
 the NSMC slice) scored through the served ensemble, each member, the weighted and (where the task keeps fusion rows)
-the stacked fusion, beside the TF-IDF baseline trained on the members' rows."""
+the stacked fusion, beside the TF-IDF baseline trained on the members' rows (and the n-gram teacher the members
+distil, when they do)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from kotox_build.data import CORPORA
-from kotox_build.evaluation import BASELINE, baseline_model, binary_scores
+from kotox_build.evaluation import BASELINE, TEACHER, baseline_model, binary_scores, teacher_model
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner
 from kotox_build.training import STAMP
@@ -35,14 +36,17 @@ def log_odds(probs: np.ndarray) -> np.ndarray:
 
 
 def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> dict:
-    """Score each member, the fusions and the baseline on every evaluation set of the spec's task.
+    """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
+    set of the spec's task.
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a task that
     keeps fusion rows)."""
     corpus = CORPORA[spec.data]
     train_texts, train_labels = corpus.training_rows(data)
-    baseline = baseline_model().fit(train_texts, train_labels)
+    references = {"baseline": baseline_model().fit(train_texts, train_labels)}
+    if any(m.train and m.train.distill for m in spec.members):
+        references["teacher"] = teacher_model().fit(train_texts, train_labels)
     weights = np.asarray(spec.weights)
     fused = {"weighted": lambda probs: probs @ weights}
     stacked = None
@@ -67,14 +71,15 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
             predicted = ([int(r.label == spec.labels[1]) for r in served] if fusion == spec.fusion
                          else (fuse(probs) > spec.threshold).astype(int))
             results[fusion] = binary_scores(labels, predicted)
-        results["baseline"] = binary_scores(labels, baseline.predict(texts))
+        for name, model in references.items():
+            results[name] = binary_scores(labels, model.predict(texts))
         sets[key] = {"dataset": title, "rows": len(rows), f"{spec.labels[1]}_share": sum(labels) / len(labels),
                      "results": results}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
         "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
         "labels": list(spec.labels), "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
-        "stacked": stacked, "baseline": BASELINE,
+        "stacked": stacked, "baseline": BASELINE, "teacher": TEACHER if "teacher" in references else None,
         "baseline_trained_on": f"{len(train_texts)} rows ({corpus.training_note}), as the members",
         "members": {name: json.loads(path.read_text()) if path.exists() else None for name, path in stamps.items()},
         "sets": sets,
@@ -93,6 +98,9 @@ def markdown(report: dict) -> str:
              f"{combiners}. {positive} when > {report['threshold']}, members by their own probability. F1, precision "
              f"and recall are for the {positive} class; FP/FN are counts.",
              f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}."]
+    if report["teacher"]:
+        lines[-1] += (f" Teacher: {report['teacher']}, trained on the same rows; the members distil it (its "
+                      "cross-fitted probabilities), it is not served.")
     for s in report["sets"].values():
         lines += ["", f"## {s['dataset']}", "", f"{s['rows']} rows ({s[f'{positive}_share']:.0%} {positive}).", "",
                   "| | F1 | precision | recall | accuracy | FP | FN |", "|---|---|---|---|---|---|---|"]
