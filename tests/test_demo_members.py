@@ -17,8 +17,9 @@ from kotox_server.triton import TritonServer
 
 pytestmark = pytest.mark.integration
 SPECS = {"default": DEFAULT_SPEC, "roadmap": DEFAULT_SPEC.parent / "examples" / "seed-roadmap.toml"}
-# Issue 12's quality bar, not met yet by today's recipe (scores in build/demo_members.md): reported, not hidden.
-NOT_YET = "issue 12 quality bar not met by the demo recipe yet; see build/demo_members.md"
+# Issue 12's quality bar, not met yet on these (spec, evaluation set) pairs (scores in build/demo_members.md):
+# reported, not hidden. Every other pair must beat the baseline.
+NOT_YET = {("default", "kmhas_heldout"), ("roadmap", "beep_dev")}
 EVALUATION_SETS = CORPORA["toxicity"].evaluation_sets
 
 
@@ -33,9 +34,10 @@ def served(request, tmp_path_factory):
         return spec, evaluate(client, spec), client.classify(SAMPLES["toxicity"]), client.classify(BENIGN + INSULTS)
 
 
-@pytest.mark.xfail(reason=NOT_YET, strict=False)
 @pytest.mark.parametrize("dataset", sorted(EVALUATION_SETS))
-def test_served_ensemble_beats_the_baseline_on_f1_and_accuracy(served, dataset):
+def test_served_ensemble_beats_the_baseline_on_f1_and_accuracy(served, dataset, request):
+    if (request.node.callspec.params["served"], dataset) in NOT_YET:
+        request.applymarker(pytest.mark.xfail(reason="issue 12's bar not met here yet; see build/demo_members.md"))
     spec, report, _, _ = served
     results = report["sets"][dataset]["results"]
     fused, baseline = results[spec.fusion], results["baseline"]
@@ -61,18 +63,11 @@ def test_sample_comments_get_sensible_labels(served):
     assert toxic[:3] == [False] * 3 and sum(toxic[3:]) >= len(SAMPLES["toxicity"]) - 4  # 3 clean, then toxic ones
 
 
-def test_clear_insults_are_toxic_and_most_everyday_comments_clean(served):
+def test_clear_insults_are_toxic_and_everyday_comments_clean(served):
     spec, _, _, answers = served
     labels = dict(zip(BENIGN + INSULTS, (a.label for a in answers)))
     assert len(BENIGN) >= 30
     assert [t for t in INSULTS if labels[t] != spec.labels[1]] == []
-    assert sum(labels[t] == spec.labels[0] for t in BENIGN) >= 0.85 * len(BENIGN)  # measured: 31 of 34 for both specs
-
-
-@pytest.mark.xfail(reason=NOT_YET, strict=False)
-def test_every_everyday_benign_comment_is_clean(served):
-    spec, _, _, answers = served
-    labels = dict(zip(BENIGN + INSULTS, (a.label for a in answers)))
     assert [t for t in BENIGN if labels[t] != spec.labels[0]] == []
 
 
