@@ -185,7 +185,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
                                           spec.max_tokens)
     print(f"kotox train: WordPiece tokenizer, {len(tokenizer)} tokens, in {time.monotonic() - start:.0f}s; "
           f"{len(texts)} training rows from {data}", flush=True)
-    teacher = None
+    teacher, extra = None, []
     if any(m.train.distill for m in stale):
         start = time.monotonic()
         extra = teacher_only_texts(corpus, data, stale[0].train.distill_unlabeled)
@@ -193,7 +193,6 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
             evaluation.cross_fitted_teacher(texts, labels),
             evaluation.teacher_model().fit(texts, labels).predict_proba(extra)[:, 1] if extra else []]),
             dtype=torch.float32)
-        texts, labels = texts + extra, labels + [UNLABELED] * len(extra)
         print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, and {len(extra)} unlabeled "
               f"comments it labels, in {time.monotonic() - start:.0f}s", flush=True)
     for i, member in enumerate(stale, 1):
@@ -202,7 +201,8 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS)
         try:
-            model = train_classifier(recipe, tokenizer, texts, labels, teacher,
+            rows = (texts + extra, labels + [UNLABELED] * len(extra)) if recipe.distill else (texts, labels)
+            model = train_classifier(recipe, tokenizer, *rows, teacher,
                                      member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
         finally:
             torch.set_num_threads(threads)
@@ -212,7 +212,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         weights = hashlib.sha256()
         stamps.hash_file(weights, member.checkpoint / "model.safetensors")
         stamps.write_stamp(member.checkpoint / STAMP, digests[member.name], recipe=dataclasses.asdict(recipe),
-                           rows=len(texts), weights_sha256=weights.hexdigest(), threads=THREADS,
-                           seconds=round(seconds, 1))
+                           rows=len(texts), teacher_only_rows=len(rows[0]) - len(texts),
+                           weights_sha256=weights.hexdigest(), threads=THREADS, seconds=round(seconds, 1))
         print(f"kotox train {member.name}: saved to {member.checkpoint} ({seconds:.0f}s)", flush=True)
     return stale

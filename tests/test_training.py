@@ -2,6 +2,7 @@
 
 import dataclasses
 import itertools
+import json
 
 import pytest
 
@@ -17,10 +18,11 @@ SMALL = Recipe(seed=7, epochs=1, batch_size=128, hidden_size=16, layers=1, heads
 
 @pytest.fixture(scope="module")
 def small_spec(tmp_path_factory):
-    """The default spec with four small trained members: `a` and `b` share a seed, `c` has another, `d` a CNN head."""
+    """The default spec with four small trained members: `a` and `b` share a seed, `c` has another and no teacher,
+    `d` a CNN head."""
     root = tmp_path_factory.mktemp("trained")
     members = (Member("a", root / "a", 0.4, SMALL), Member("b", root / "b", 0.4, SMALL),
-               Member("c", root / "c", 0.1, dataclasses.replace(SMALL, seed=8)),
+               Member("c", root / "c", 0.1, dataclasses.replace(SMALL, seed=8, distill=0.0)),
                Member("d", root / "d", 0.1, dataclasses.replace(SMALL, head="cnn")))
     spec = dataclasses.replace(load_spec(), members=members)
     assert [m.name for m in train_members(spec)] == ["a", "b", "c", "d"]
@@ -57,6 +59,10 @@ def test_checkpoints_are_huggingface_classifiers_with_the_spec_labels(small_spec
     assert type(model).__name__ == "ElectraForSequenceClassification"
     assert [model.config.id2label[i] for i in range(2)] == list(small_spec.labels)
     assert all(p.isfinite().all() for p in model.parameters())  # batches of teacher-only rows included
+    teacher_only = {m.name: json.loads((m.checkpoint / STAMP).read_text())["teacher_only_rows"]
+                    for m in small_spec.members}
+    assert teacher_only == {"a": SMALL.distill_unlabeled, "b": SMALL.distill_unlabeled, "c": 0,
+                            "d": SMALL.distill_unlabeled}
     assert AutoTokenizer.from_pretrained(folder).is_fast
     cnn = AutoModelForSequenceClassification.from_pretrained(small_spec.members[3].checkpoint)
     assert type(cnn).__name__ == "KotoxCnnForSequenceClassification"
@@ -68,7 +74,7 @@ def test_training_is_cached_until_an_input_changes(small_spec, capsys):
     mtime = first.stat().st_mtime_ns
     assert train_members(small_spec) == []
     assert capsys.readouterr().out.count("up to date") == 4 and first.stat().st_mtime_ns == mtime
-    changed = dataclasses.replace(small_spec.members[2], train=dataclasses.replace(SMALL, seed=8, epochs=2))
+    changed = dataclasses.replace(small_spec.members[2], train=dataclasses.replace(SMALL, seed=8, distill=0.0, epochs=2))
     spec = dataclasses.replace(small_spec, members=(*small_spec.members[:2], changed, small_spec.members[3]))
     assert [m.name for m in train_members(spec)] == ["c"]
     assert '"epochs": 2' in (changed.checkpoint / STAMP).read_text()
