@@ -152,10 +152,10 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     return model.eval()
 
 
-def teacher_only_texts(corpus: Corpus, data: Path, count: int) -> list[str]:
+def teacher_only_texts(corpus: Corpus, data: Path, training_texts: list[str], count: int) -> list[str]:
     """`count` of the task's unlabeled texts (seed 0) that equal no training, evaluation or fusion text: rows that
     follow only the teacher."""
-    labelled = set(corpus.training_rows(data)[0])
+    labelled = set(training_texts)
     labelled |= {text for _, read in corpus.evaluation_sets.values() for text, _ in read(data)}
     if corpus.fusion_rows:
         labelled |= set(corpus.fusion_rows(data)[0])
@@ -188,7 +188,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     teacher, extra = None, []
     if any(m.train.distill for m in stale):
         start = time.monotonic()
-        extra = teacher_only_texts(corpus, data, stale[0].train.distill_unlabeled)
+        extra = teacher_only_texts(corpus, data, texts, stale[0].train.distill_unlabeled)
         teacher = torch.tensor(np.concatenate([
             evaluation.cross_fitted_teacher(texts, labels),
             evaluation.teacher_model().fit(texts, labels).predict_proba(extra)[:, 1] if extra else []]),

@@ -37,11 +37,12 @@ def test_wordpiece_training_is_deterministic():
 
 def test_teacher_only_rows_are_unlabeled_comments_no_labelled_set_holds():
     corpus = CORPORA["toxicity"]
-    extra = teacher_only_texts(corpus, data_dir(), 2000)
-    labelled = set(corpus.training_rows(None)[0]) | set(corpus.fusion_rows(None)[0])
+    training_texts = corpus.training_rows(None)[0]
+    extra = teacher_only_texts(corpus, data_dir(), training_texts, 2000)
+    labelled = set(training_texts) | set(corpus.fusion_rows(None)[0])
     labelled |= {text for _, read in corpus.evaluation_sets.values() for text, _ in read(None)}
     assert len(set(extra)) == 2000 and not set(extra) & labelled and set(extra) <= set(unlabeled_comments())
-    assert extra == teacher_only_texts(corpus, data_dir(), 2000)
+    assert extra == teacher_only_texts(corpus, data_dir(), training_texts, 2000)
 
 
 def test_same_seed_gives_identical_weights_and_tokenizer(small_spec):
