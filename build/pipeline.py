@@ -104,10 +104,15 @@ def gpu_choices(runtime: str, precision: str | None) -> tuple[str, str]:
 
 
 def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = None, precision: str | None = None,
-          device: str = "cpu", cpu_instances: int | None = None, allow_pickle: bool = False) -> Path:
-    """Write the model repository for `spec` into `out`; returns `out`."""
+          device: str = "cpu", cpu_instances: int | None = None, allow_pickle: bool = False,
+          entry: str | None = None) -> Path:
+    """Write the model repository for `spec` into `out`; returns `out`. `entry` (default: bls on gpu, else ensemble)
+    picks the served model: the Triton ensemble, or one Python model calling the members' ensemble per batch."""
     if device not in repository.DEVICES:
         raise BuildError(f"unknown device {device!r}; choose one of {repository.DEVICES}")
+    entry = entry or ("bls" if device == "gpu" else "ensemble")
+    if entry not in repository.ENTRIES:
+        raise BuildError(f"unknown entry {entry!r}; choose one of {repository.ENTRIES}")
     if device == "gpu":
         runtime, gpu_precision = gpu_choices(runtime, precision)
         precision = "fp32"  # TensorRT lowers the fp32 export to fp16 itself
@@ -120,19 +125,17 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
         raise BuildError(f"unknown precision {precision!r}; choose one of {export.PRECISIONS}")
     if cpu_instances is not None and cpu_instances < 1:
         raise BuildError(f"CPU instances (tokenizer, fusion) must be at least 1, got {cpu_instances}")
-    instances = cpu_instances or (repository.gpu_cpu_instances(os.cpu_count() or 1) if device == "gpu" else 1)
+    instances = cpu_instances or (repository.gpu_cpu_instances(os.cpu_count() or 1, entry) if device == "gpu" else 1)
     what = f"TensorRT {gpu_precision}" if device == "gpu" else precision
     print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime} on {device}, {what}; "
-          f"{instances} tokenizer and fusion instance(s))", flush=True)
+          f"{instances} {'BLS entry' if entry == 'bls' else 'tokenizer and fusion'} instance(s))", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
     train_members(spec)
     tokenizer = shared_tokenizer(spec)
     tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime, instances)
-    if device == "gpu":
+    if device == "gpu" and entry == "ensemble":
         repository.tokenizer_for_gpu(tok_config)
-    tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
-    tokenizer.save_pretrained(tok_dir)
 
     for i, member in enumerate(spec.members, 1):
         config = repository.member_config(spec, member.name, runtime, threads)
@@ -148,8 +151,18 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
         stacked = fit_stacked(spec, out, tokenizer, repository.VERSION)
         print(f"kotox build: stacked fusion fitted on {stacked['rows']} held-out rows: {COMBINER}, coefficients "
               f"{[round(c, 3) for c in stacked['coefficients']]}, intercept {stacked['intercept']:.3f}", flush=True)
-    repository.write_model(out, repository.fusion_config(spec, stacked, instances), "fusion.py")
-    repository.write_model(out, repository.ensemble_config(spec, runtime))
-    repository.remove_stale(out, {TOKENIZER_MODEL, FUSION_MODEL, spec.name, *(m.name for m in spec.members)})
+    fusion_config = repository.fusion_config(spec, stacked, instances)
+    if entry == "bls":
+        entry_config = repository.bls_entry_config(spec, tok_config, fusion_config)
+        tok_dir = repository.write_model(out, entry_config, "bls_entry.py", ("tokenizer.py", "fusion.py"))
+        repository.write_model(out, repository.members_config(spec, runtime))
+        served = {spec.name, spec.members_model}
+    else:
+        tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
+        repository.write_model(out, fusion_config, "fusion.py")
+        repository.write_model(out, repository.ensemble_config(spec, runtime))
+        served = {TOKENIZER_MODEL, FUSION_MODEL, spec.name}
+    tokenizer.save_pretrained(tok_dir)
+    repository.remove_stale(out, {*served, *(m.name for m in spec.members)})
     print(f"kotox build: repository ready at {out}", flush=True)
     return out

@@ -17,13 +17,14 @@ DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 PYTHON_MODELS = DEFAULT_REPOSITORY  # the hand-written model.py sources live at its top level, tracked in git
 RUNTIMES = ("onnxruntime", "python")
 DEVICES = ("cpu", "gpu")
+ENTRIES = ("ensemble", "bls")  # the served model: a Triton ensemble, or a Python model calling the members (BLS)
 GPU_PRECISIONS = ("fp16", "fp32")  # TensorRT's precision over the fp32 export; fp32 is the exact variant
 SERVED_AT = "/models"  # where the container finds the repository (server/Dockerfile); TensorRT caches sit under it
 TRT_CACHE = "trt_cache"  # engine and timing cache folder inside each member's model folder
 TRT_WORKSPACE_BYTES = 2 << 30  # TensorRT builder scratch memory; BERT-base engines build within 1 GiB
 TRT_OPT_TOKENS = 32  # the length bucket TensorRT tunes for: 89 % of traffic comments pad to 16 or 32 tokens
 GPU_QUEUE_DELAY_US = 200  # waits for a fuller batch: ~10 % of a batch-1 BERT-base FP16 run on a T4 (~2 ms)
-TOKENIZER_QUEUE_DELAY_US = 200  # GPU builds: fewer, larger tokenizer calls; no c=1 p50 change measured (feed.py)
+TOKENIZER_QUEUE_DELAY_US = 200  # GPU ensemble builds: fewer, larger tokenizer calls, less CPU per comment (feed.py)
 MARKER = ".kotox"  # marks model folders this build owns, so stale ones can be removed safely
 VERSION = "1"
 SCHEDULE = "schedule_ns"  # tokenizer -> Python members: [tokenized at, deadline], CLOCK_MONOTONIC ns
@@ -95,21 +96,24 @@ def tokenizer_config(spec: Spec, pad_id: int, runtime: str, instances: int = 1) 
         config.dynamic_batching.default_queue_policy.CopyFrom(queue_policy(spec))
     _params(config, {"max_tokens": str(spec.max_tokens), "pad_id": str(pad_id),
                      "pad_widths": pad_widths(spec, runtime), "max_comment_bytes": str(spec.max_comment_bytes),
-                     "queue_timeout_ms": str(spec.queue_timeout_ms)})
+                     "queue_timeout_ms": str(spec.queue_timeout_ms),
+                     "stamps_deadline": "true" if stamps_deadline(runtime) else "false"})
     return _python_cpu(config, instances)
 
 
 def tokenizer_for_gpu(config: mc.ModelConfig) -> mc.ModelConfig:
-    """The tokenizer of a GPU build waits briefly to gather requests: less CPU per comment to feed the GPU."""
+    """The tokenizer of a GPU ensemble build waits briefly to gather requests: less CPU per comment to feed the GPU.
+    (A BLS entry gathers without it: requests queue while it runs a batch; the delay measured no gain there.)"""
     config.dynamic_batching.max_queue_delay_microseconds = TOKENIZER_QUEUE_DELAY_US
     return config
 
 
-def gpu_cpu_instances(cpu_cores: int) -> int:
-    """Tokenizer (and fusion) processes for a GPU node with `cpu_cores` cores: one per 4 cores, at least one.
-    Measured (loadtest/feed.py): the tokenizer is ~20 % and fusion ~13 % of the CPU per single-comment request,
-    tritonserver's own threads most of the rest, so with every core feeding the GPU each needs about a fifth."""
-    return max(1, cpu_cores // 4)
+def gpu_cpu_instances(cpu_cores: int, entry: str) -> int:
+    """Processes of the BLS entry (or of each of tokenizer and fusion) for a GPU node with `cpu_cores` cores.
+    Measured (loadtest/feed.py, single-comment requests): the BLS entry is ~half the CPU per request, so one per 2
+    cores, and at least 2, because an entry waits idle for the GPU while its batch runs; the ensemble's tokenizer is
+    ~20 % and fusion ~13 %, tritonserver's own threads most of the rest, so one each per 4 cores."""
+    return max(2, cpu_cores // 2) if entry == "bls" else max(1, cpu_cores // 4)
 
 
 def member_config(spec: Spec, name: str, runtime: str, threads: int) -> mc.ModelConfig:
@@ -176,24 +180,59 @@ def _ensemble_outputs(spec: Spec) -> list:
             _tensor(mc.ModelOutput, members, mc.TYPE_FP32, [len(spec.members)])]
 
 
+def _contract_params(config: mc.ModelConfig, spec: Spec) -> None:
+    """The served model's parameters clients read: members, labels, fusion and the comment size limit."""
+    _params(config, {contract.PARAM_MEMBERS: [m.name for m in spec.members], contract.PARAM_LABELS: list(spec.labels),
+                     FUSION_PARAM: spec.fusion, contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
+    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
+
+
+def _member_steps(config: mc.ModelConfig, spec: Spec, runtime: str, prefix: str) -> dict[str, str]:
+    """Add one step per member, all reading the token tensors (named `prefix` + name); returns those names."""
+    tokens = {n: f"{prefix}{n}" for n in ONNX_INPUTS + ((SCHEDULE,) if stamps_deadline(runtime) else ())}
+    for member in spec.members:
+        config.ensemble_scheduling.step.add(model_name=member.name, model_version=-1, input_map=tokens,
+                                            output_map={ONNX_OUTPUT: f"{prefix}{member.name}_logits"})
+    return tokens
+
+
 def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
     """The served ensemble: tokenizer -> members in parallel -> fusion."""
-    names = [m.name for m in spec.members]
     config = mc.ModelConfig(name=spec.name, platform="ensemble", max_batch_size=spec.max_batch_size,
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(spec))
-    _params(config, {contract.PARAM_MEMBERS: names, contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion,
-                     contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
-    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
-    steps = config.ensemble_scheduling.step
-    tokens = {n: f"_{n}" for n in ONNX_INPUTS + ((SCHEDULE,) if stamps_deadline(runtime) else ())}
-    steps.add(model_name=TOKENIZER_MODEL, model_version=-1,
-              input_map={contract.INPUT_TEXT: contract.INPUT_TEXT}, output_map=tokens)
-    for name in names:
-        steps.add(model_name=name, model_version=-1, input_map=tokens, output_map={ONNX_OUTPUT: f"_{name}_logits"})
-    steps.add(model_name=FUSION_MODEL, model_version=-1,
-              input_map={f"{n}_logits": f"_{n}_logits" for n in names},
-              output_map={o: o for o in spec.outputs})
+    _contract_params(config, spec)
+    config.ensemble_scheduling.step.add(model_name=TOKENIZER_MODEL, model_version=-1,
+                                        input_map={contract.INPUT_TEXT: contract.INPUT_TEXT}, output_map={})
+    tokens = _member_steps(config, spec, runtime, "_")
+    config.ensemble_scheduling.step[0].output_map.update(tokens)
+    config.ensemble_scheduling.step.add(model_name=FUSION_MODEL, model_version=-1,
+                                        input_map={f"{m.name}_logits": f"_{m.name}_logits" for m in spec.members},
+                                        output_map={o: o for o in spec.outputs})
+    return config
+
+
+def members_config(spec: Spec, runtime: str) -> mc.ModelConfig:
+    """BLS builds: the members in parallel behind one request, token tensors in, `<member>_logits` out."""
+    config = mc.ModelConfig(name=spec.members_model, platform="ensemble", max_batch_size=spec.max_batch_size)
+    tokens = _member_steps(config, spec, runtime, "")
+    config.input.extend(_tensor(mc.ModelInput, n, mc.TYPE_INT64, [2] if n == SCHEDULE else [-1]) for n in tokens)
+    config.output.extend(_tensor(mc.ModelOutput, f"{m.name}_logits", mc.TYPE_FP32, [2]) for m in spec.members)
+    return config
+
+
+def bls_entry_config(spec: Spec, tokenizer: mc.ModelConfig, fusion: mc.ModelConfig) -> mc.ModelConfig:
+    """BLS builds: the served model, in Python. It keeps the tokenizer's batching, queue bound and instances, takes
+    the tokenizer's and fusion's parameters, and serves the ensemble's input and outputs."""
+    config = mc.ModelConfig()
+    config.CopyFrom(tokenizer)
+    config.name = spec.name
+    del config.output[:]
+    config.output.extend(_ensemble_outputs(spec))
+    for key, value in fusion.parameters.items():
+        config.parameters[key].CopyFrom(value)
+    _contract_params(config, spec)
+    _params(config, {"members_model": spec.members_model})
     return config
 
 
@@ -202,8 +241,10 @@ def render(config: mc.ModelConfig) -> str:
     return text_format.MessageToString(config, as_utf8=True)
 
 
-def write_model(repo: Path, config: mc.ModelConfig, python_model: str | None = None) -> Path:
-    """Write `config.pbtxt` (and `model.py` for Python models) into `repo/<name>`; returns the version folder."""
+def write_model(repo: Path, config: mc.ModelConfig, python_model: str | None = None,
+                modules: tuple[str, ...] = ()) -> Path:
+    """Write `config.pbtxt` (and `model.py` for Python models, with the `modules` it imports beside it) into
+    `repo/<name>`; returns the version folder."""
     folder = repo / config.name
     version = folder / VERSION
     version.mkdir(parents=True, exist_ok=True)
@@ -212,6 +253,8 @@ def write_model(repo: Path, config: mc.ModelConfig, python_model: str | None = N
     model_py = version / "model.py"
     if python_model:
         shutil.copyfile(PYTHON_MODELS / python_model, model_py)
+        for module in modules:
+            shutil.copyfile(PYTHON_MODELS / module, version / module)
     else:
         model_py.unlink(missing_ok=True)
     return version

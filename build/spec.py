@@ -97,6 +97,11 @@ class Spec:
         """The served output names: label, the fused probability of the second label, member probabilities."""
         return contract.outputs(self.labels)
 
+    @property
+    def members_model(self) -> str:
+        """BLS builds: the ensemble of the members alone, which the served Python entry calls once per batch."""
+        return f"{self.name}_members"
+
 
 def _field(table: dict, key: str, kind: type | tuple[type, ...], where: str, path: Path, default=None):
     """Read `key` from `table`, checking its type; missing keys take `default` unless it is None."""
@@ -197,7 +202,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise SpecError(f"{path}: field `members` has duplicate names {names}")
-    reserved = set(names) & {name, TOKENIZER_MODEL, FUSION_MODEL}
+    reserved = set(names) & {name, f"{name}_members", TOKENIZER_MODEL, FUSION_MODEL}
     if reserved:
         raise SpecError(f"{path}: field `members[*].name` uses reserved model names {sorted(reserved)}")
     for key, why in SHARED_RECIPE_FIELDS.items():

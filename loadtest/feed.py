@@ -1,17 +1,22 @@
 """What feeds a GPU: the CPU side of the ensemble (real tokenizer and fusion, Triton's plumbing) with members that
 answer constants, measured with perf_analyzer as texts/s per CPU core, one comment per request and 32 per request.
 
-Each variant changes the tokenizer's instance count or the tokenizer's and fusion's queue delays; it is served
-alone, on this machine's cores shared with perf_analyzer. Run: .venv/bin/python loadtest/feed.py   (make feed)
+Each variant picks the served entry (the ensemble, or the BLS entry of GPU builds: one Python model tokenizing,
+calling the members once per batch and fusing) and changes the tokenizer's (or entry's) instance count or the
+tokenizer's and fusion's queue delays; it is served alone, on this machine's cores shared with perf_analyzer. Then
+LATENCY_VARIANTS are served at once and compared at concurrency 1 over alternating rounds.
+Run: .venv/bin/python loadtest/feed.py   (make feed)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import os
 import resource
 import shutil
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +28,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
-from kotox_build.repository import GENERATED, VERSION, render
+from kotox_build.repository import ENTRIES, GENERATED, VERSION, render
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL
 from kotox_server.triton import Ports, TritonServer
 from overhead import TRIVIAL_MODEL  # siblings in loadtest/, on sys.path when this file runs as a script
@@ -31,10 +36,16 @@ from perf import run_perf, write_input_data
 
 PORTS = Ports(http=28440, grpc=28441, metrics=28442)
 QUEUE_TIMEOUT_MS = 10_000  # perf_analyzer stops at its first refusal: no deadline or shedding in a throughput run
-# name: (tokenizer instances, tokenizer max_queue_delay_microseconds, fusion max_queue_delay_microseconds)
-VARIANTS = {"1 tokenizer": (1, 0, 0), "2 tokenizers": (2, 0, 0), "4 tokenizers": (4, 0, 0),
-            "1 tokenizer + 200 us delay": (1, 200, 0), "1 tokenizer + 200 us delay, fusion 200 us": (1, 200, 200)}
+# name: (entry, tokenizer or entry instances, their max_queue_delay_microseconds, fusion max_queue_delay_microseconds)
+VARIANTS = {"1 tokenizer": ("ensemble", 1, 0, 0), "2 tokenizers": ("ensemble", 2, 0, 0),
+            "1 tokenizer + 200 us delay": ("ensemble", 1, 200, 0),
+            "1 tokenizer + 200 us delay, fusion 200 us": ("ensemble", 1, 200, 200),
+            "BLS entry": ("bls", 1, 0, 0), "BLS entry + 200 us delay": ("bls", 1, 200, 0),
+            "2 BLS entries + 200 us delay": ("bls", 2, 200, 0)}
 LOADS = {"c=1, 1 comment": (1, 1), "c=32, 1 comment": (1, 32), "c=4, 32 comments": (32, 4)}
+# Concurrency-1 latency, which one run per variant measures too noisily on a shared machine: these variants served at
+# once and measured in turn, the order reversed every round; the median of the rounds' p50s.
+LATENCY_VARIANTS = ("1 tokenizer", "1 tokenizer + 200 us delay", "BLS entry", "BLS entry + 200 us delay")
 
 
 def trivial_members(repository: Path, members: list[str], out: Path) -> Path:
@@ -46,12 +57,14 @@ def trivial_members(repository: Path, members: list[str], out: Path) -> Path:
     return out
 
 
-def set_variant(repository: Path, instances: int, tokenizer_delay_us: int, fusion_delay_us: int) -> None:
-    """Rewrite the tokenizer's instance count and the tokenizer's and fusion's queue delays in place."""
-    for model, delay_us in ((TOKENIZER_MODEL, tokenizer_delay_us), (FUSION_MODEL, fusion_delay_us)):
+def set_variant(repository: Path, tokenizer: str, instances: int, tokenizer_delay_us: int, fusion_delay_us: int) -> None:
+    """Rewrite the instance count and queue delay of `tokenizer` (the model that tokenizes) and fusion's delay."""
+    for model, delay_us in ((tokenizer, tokenizer_delay_us), (FUSION_MODEL, fusion_delay_us)):
         path = repository / model / "config.pbtxt"
+        if not path.exists():  # BLS: fusion runs inside the entry
+            continue
         config = text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
-        if model == TOKENIZER_MODEL:
+        if model == tokenizer:
             config.instance_group[0].count = instances
         config.dynamic_batching.max_queue_delay_microseconds = delay_us
         path.write_text(GENERATED + render(config), encoding="utf-8")
@@ -101,6 +114,23 @@ def measure(repository: Path, model: str, data: Path, work: Path, window_s: floa
     return results
 
 
+def latency_rounds(repositories: dict[str, Path], model: str, data: Path, work: Path, rounds: int,
+                   window_s: float) -> dict[str, list[float]]:
+    """Serve every repository at once; each round runs perf_analyzer at concurrency 1 on each in turn (reversed
+    every other round); returns each one's p50 ms per round."""
+    p50s = {name: [] for name in repositories}
+    with ExitStack() as stack:
+        urls = {name: stack.enter_context(TritonServer(repo, Ports.free())).ports.grpc_url
+                for name, repo in repositories.items()}
+        for url in urls.values():
+            run_perf(url, model, data, 1, 1, work / "warmup.csv", 1.0, 100)
+        for i in range(rounds):
+            for name in list(urls)[::1 if i % 2 == 0 else -1]:
+                row = run_perf(urls[name], model, data, 1, 1, work / "run.csv", window_s, 100)
+                p50s[name].append(float(row["p50 latency"]) / 1000)
+    return p50s
+
+
 def gpu_node_feed(cpu_us: dict[str, float], members: list[str]) -> float:
     """Texts/s one core feeds when members run elsewhere (on the GPU, through the C++ ONNX Runtime backend):
     the CPU of tritonserver, tokenizer and fusion per text, without the Python members and the load generator."""
@@ -112,25 +142,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
+    parser.add_argument("--latency-rounds", type=int, default=6, help="rounds of the concurrency-1 comparison (0: none)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     spec = replace(checkpoint_spec("tiny", PROJECT_ROOT / "checkpoints" / "tiny"), queue_timeout_ms=QUEUE_TIMEOUT_MS)
     bench = PROJECT_ROOT / "model_repository_bench"
-    base = build(spec, bench / "tiny", runtime="python")
+    bases = {entry: build(spec, bench / f"tiny-{entry}", runtime="python", entry=entry) for entry in ENTRIES}
     args.out.mkdir(parents=True, exist_ok=True)
     data = write_input_data(traffic_comments(1000), args.out / "input_data.json")
     cores = os.cpu_count() or 1
     results = {}
     for name in args.variants.split(";"):
-        repository = trivial_members(base, [m.name for m in spec.members], bench / "feed")
-        set_variant(repository, *VARIANTS[name])
+        entry, *settings = VARIANTS[name]
+        repository = trivial_members(bases[entry], [m.name for m in spec.members], bench / "feed")
+        set_variant(repository, spec.name if entry == "bls" else TOKENIZER_MODEL, *settings)
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)
         for load in results[name].values():
             load["gpu_node_texts_per_core"] = gpu_node_feed(load["cpu_us_per_text"], [m.name for m in spec.members])
         print(f"{name}: " + ", ".join(f"{load} {r['texts_per_s']:.0f} texts/s p50 {r['p50_ms']:.2f} ms"
                                       for load, r in results[name].items()), flush=True)
-    lines = ["| tokenizer | " + " | ".join(f"{load} texts/s (per core) | p50 ms | GPU-node texts/s per core"
+    lines = ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | GPU-node texts/s per core"
                                           for load in LOADS) + " |", "|---|" + "---:|---:|---:|" * len(LOADS)]
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(
@@ -143,10 +175,24 @@ def main() -> None:
     lines += ["", "CPU microseconds per text, first variant: " + "; ".join(
         f"{load}: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["cpu_us_per_text"].items()))
         for load, r in first.items())]
+    latency = {}
+    if args.latency_rounds:
+        repositories = {}
+        for i, name in enumerate(LATENCY_VARIANTS):
+            entry, *settings = VARIANTS[name]
+            repositories[name] = trivial_members(bases[entry], [m.name for m in spec.members], bench / f"latency-{i}")
+            set_variant(repositories[name], spec.name if entry == "bls" else TOKENIZER_MODEL, *settings)
+        latency = latency_rounds(repositories, spec.name, data, args.out, args.latency_rounds, 3.0)
+        first = statistics.median(next(iter(latency.values())))
+        lines += ["", f"Concurrency 1, one comment, served at once, {args.latency_rounds} alternating rounds of 3 s:",
+                  "", "| variant | median p50 ms | vs first | p50 ms per round |", "|---|---:|---:|---|"]
+        lines += [f"| {name} | {statistics.median(p50s):.3f} | {statistics.median(p50s) / first - 1:+.1%} | "
+                  + ", ".join(f"{p:.2f}" for p in p50s) + " |" for name, p50s in latency.items()]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     (args.out / "feed.md").write_text(text)
-    (args.out / "feed.json").write_text(json.dumps({"cores": cores, "results": results}, indent=1))
+    (args.out / "feed.json").write_text(json.dumps({"cores": cores, "results": results, "latency_c1_p50_ms": latency},
+                                                   indent=1))
 
 
 if __name__ == "__main__":

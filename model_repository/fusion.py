@@ -33,7 +33,7 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config["parameters"].items()}
-        self.outputs = [o["name"] for o in config["output"]]  # label, label 1's probability, member probabilities
+        self.output_names = [o["name"] for o in config["output"]]  # label, label 1's probability, member probabilities
         self.members = json.loads(params["members"])
         self.labels = np.asarray([s.encode() for s in json.loads(params["labels"])], dtype=np.object_)
         threshold = float(params["threshold"])
@@ -44,19 +44,21 @@ class TritonPythonModel:
             self.combine = functools.partial(fuse, weights=np.asarray(json.loads(params["weights"]), np.float64),
                                              threshold=threshold)
 
+    def answers(self, logits: np.ndarray, counts: list[int]) -> list[list]:
+        """Each request's output tensors from the logits [rows, members, 2] of all requests, `counts` rows each."""
+        member_probs, toxic_prob, is_toxic = self.combine(logits)
+        labels = self.labels[is_toxic.astype(np.int64)]
+        splits = np.cumsum(counts)[:-1]
+        label_name, prob_name, members_name = self.output_names
+        return [[pb_utils.Tensor(label_name, lab.reshape(-1, 1)),
+                 pb_utils.Tensor(prob_name, tp.reshape(-1, 1).astype(np.float32)),
+                 pb_utils.Tensor(members_name, mp.astype(np.float32))]
+                for lab, tp, mp in zip(np.split(labels, splits), np.split(toxic_prob, splits),
+                                       np.split(member_probs, splits))]
+
     def execute(self, requests):
         per_request = [[pb_utils.get_input_tensor_by_name(r, f"{m}_logits").as_numpy() for m in self.members]
                        for r in requests]
         logits = np.stack([np.concatenate(col) for col in zip(*per_request)], axis=1)  # [batch, members, 2]
-        member_probs, toxic_prob, is_toxic = self.combine(logits)
-        labels = self.labels[is_toxic.astype(np.int64)]
-        splits = np.cumsum([arrays[0].shape[0] for arrays in per_request])[:-1]
-        label_name, prob_name, members_name = self.outputs
-        return [
-            pb_utils.InferenceResponse([
-                pb_utils.Tensor(label_name, lab.reshape(-1, 1)),
-                pb_utils.Tensor(prob_name, tp.reshape(-1, 1).astype(np.float32)),
-                pb_utils.Tensor(members_name, mp.astype(np.float32)),
-            ])
-            for lab, tp, mp in zip(np.split(labels, splits), np.split(toxic_prob, splits), np.split(member_probs, splits))
-        ]
+        counts = [arrays[0].shape[0] for arrays in per_request]
+        return [pb_utils.InferenceResponse(tensors) for tensors in self.answers(logits, counts)]

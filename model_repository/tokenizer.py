@@ -49,7 +49,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config["parameters"].items()}
         self.budget_ns = int(params["queue_timeout_ms"]) * 1_000_000
-        self.stamps = any(o["name"] == SCHEDULE for o in config["output"])
+        self.stamps = params["stamps_deadline"] == "true"
         self.delay_files = DELAY_FILES.format(server=os.getppid())
         self.delays, self.delays_found_ns = [], 0
         self.overloaded = (f"the ensemble is overloaded: its members' requests wait over {SHED_AT:.0%} of the queue "
@@ -95,11 +95,10 @@ class TritonPythonModel:
                 raise ValueError(f"TEXT row {i} must be UTF-8 text: {err}") from None
         return texts
 
-    def execute(self, requests):
+    def encode(self, requests) -> list:
+        """Each request's token arrays (name -> array), or the TritonError that refuses it."""
         if self.stamps and self.shedding(time.monotonic_ns()):  # refused at once, before any work
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded,
-                                                                         pb_utils.TritonError.UNAVAILABLE))
-                    for _ in requests]
+            return [pb_utils.TritonError(self.overloaded, pb_utils.TritonError.UNAVAILABLE) for _ in requests]
         texts, counts, errors = [], [], []
         for request in requests:
             try:
@@ -112,10 +111,10 @@ class TritonPythonModel:
             counts.append(len(decoded))
         encodings = iter(self.tokenizer.encode_batch(texts))
         now = time.monotonic_ns()
-        responses = []
+        encoded = []
         for request, count, error in zip(requests, counts, errors):
             if error is not None:
-                responses.append(pb_utils.InferenceResponse(error=error))
+                encoded.append(error)
                 continue
             encs = [next(encodings) for _ in range(count)]
             width = padded_width(max(len(e.ids) for e in encs), self.widths)
@@ -128,5 +127,10 @@ class TritonPythonModel:
                 arrays["token_type_ids"][row, :n] = enc.type_ids
             if self.stamps:
                 arrays[SCHEDULE] = np.tile(np.array([now, now + self.budget(request)], np.int64), (count, 1))
-            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in arrays.items()]))
-        return responses
+            encoded.append(arrays)
+        return encoded
+
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse(error=arrays) if isinstance(arrays, pb_utils.TritonError)
+                else pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in arrays.items()])
+                for arrays in self.encode(requests)]

@@ -58,12 +58,39 @@ def test_gpu_members_wait_briefly_for_preferred_batches(gpu_repository, tiny_spe
     assert 0 < batching.max_queue_delay_microseconds <= 1000
 
 
-def test_tokenizer_pads_to_buckets_and_tokenizer_and_fusion_run_in_several_cpu_processes(gpu_repository):
-    tokenizer = read(gpu_repository, TOKENIZER_MODEL)
-    assert tokenizer.parameters["pad_widths"].string_value != "[]"
-    assert tokenizer.dynamic_batching.max_queue_delay_microseconds == repository.TOKENIZER_QUEUE_DELAY_US > 0
+def test_served_entry_is_one_python_model_that_tokenizes_in_buckets_in_several_cpu_processes(gpu_repository,
+                                                                                            tiny_spec):
+    entry = read(gpu_repository, tiny_spec.name)
+    assert entry.backend == "python" and not entry.platform
+    assert [(g.kind, g.count) for g in entry.instance_group] == [(mc.ModelInstanceGroup.KIND_CPU, INSTANCES)]
+    assert entry.parameters["pad_widths"].string_value != "[]"
+    assert entry.dynamic_batching.max_queue_delay_microseconds == 0  # requests gather while it runs a batch
+    assert entry.dynamic_batching.default_queue_policy.max_queue_size == tiny_spec.max_queue_size
+    assert entry.response_cache.enable
+    assert [o.name for o in entry.output] == list(tiny_spec.outputs)
+    folder = gpu_repository / tiny_spec.name / repository.VERSION
+    for source, copy in (("bls_entry.py", "model.py"), ("tokenizer.py", "tokenizer.py"), ("fusion.py", "fusion.py")):
+        assert (folder / copy).read_bytes() == (repository.PYTHON_MODELS / source).read_bytes()
+    assert (folder / "tokenizer.json").exists()
+    assert not (gpu_repository / TOKENIZER_MODEL).exists() and not (gpu_repository / FUSION_MODEL).exists()
+
+
+def test_entry_calls_one_ensemble_of_the_members_on_the_same_tokens(gpu_repository, tiny_spec):
+    entry = read(gpu_repository, tiny_spec.name)
+    members = read(gpu_repository, entry.parameters["members_model"].string_value)
+    assert members.platform == "ensemble"
+    steps = members.ensemble_scheduling.step
+    assert [s.model_name for s in steps] == [m.name for m in tiny_spec.members]
+    assert all(dict(s.input_map) == {n: n for n in ONNX_INPUTS} for s in steps)
+    assert sorted(o.name for o in members.output) == sorted(dict(s.output_map)["logits"] for s in steps)
+
+
+def test_ensemble_entry_keeps_tokenizer_and_fusion_in_several_cpu_processes(tiny_spec, tmp_path):
+    repo = build(tiny_spec, tmp_path / "repo", device="gpu", cpu_instances=INSTANCES, entry="ensemble")
+    assert read(repo, tiny_spec.name).platform == "ensemble"
+    assert read(repo, TOKENIZER_MODEL).dynamic_batching.max_queue_delay_microseconds > 0
     for name in (TOKENIZER_MODEL, FUSION_MODEL):
-        groups = [(g.kind, g.count) for g in read(gpu_repository, name).instance_group]
+        groups = [(g.kind, g.count) for g in read(repo, name).instance_group]
         assert groups == [(mc.ModelInstanceGroup.KIND_CPU, INSTANCES)], name
 
 
@@ -73,13 +100,15 @@ def test_fp32_is_the_exact_variant(tiny_spec):
 
 
 def test_default_cpu_instances_follow_the_node_cores():
-    assert [repository.gpu_cpu_instances(n) for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
+    assert [repository.gpu_cpu_instances(n, "ensemble") for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
+    assert [repository.gpu_cpu_instances(n, "bls") for n in (1, 2, 4, 8, 32)] == [2, 2, 2, 4, 16]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"precision": "int8"}, "int8 is the CPU build"),
     ({"runtime": "python"}, "CPU-only"),
     ({"cpu_instances": 0}, "at least 1"),
+    ({"entry": "pipeline"}, "unknown entry 'pipeline'"),
 ])
 def test_bad_gpu_choices_are_refused_by_name(tiny_spec, tmp_path, kwargs, message):
     with pytest.raises(BuildError, match=message):

@@ -45,7 +45,7 @@ def test_feed_variant_swaps_members_for_constants_and_rewrites_tokenizer_and_fus
 
     members = [m.name for m in tiny_spec.members]
     repo = feed.trivial_members(tiny_repository, members, tmp_path / "feed")
-    feed.set_variant(repo, 3, 200, 100)
+    feed.set_variant(repo, "tokenizer", 3, 200, 100)
     config = text_format.Parse((repo / "tokenizer" / "config.pbtxt").read_text(), mc.ModelConfig())
     assert config.instance_group[0].count == 3 and config.dynamic_batching.max_queue_delay_microseconds == 200
     fusion = text_format.Parse((repo / "fusion" / "config.pbtxt").read_text(), mc.ModelConfig())

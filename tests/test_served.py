@@ -1,4 +1,5 @@
-"""Integration: a real tritonserver serving the tiny ensemble answers exactly what the offline models compute."""
+"""Integration: a real tritonserver serving the tiny deployment answers exactly what the offline models compute,
+through either served entry: the Triton ensemble, and the BLS entry GPU builds serve."""
 
 import asyncio
 import json
@@ -13,13 +14,28 @@ import torch
 import tritonclient.grpc as grpcclient
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from conftest import free_server_ports
 from kotox_build.data import beep
+from kotox_build.pipeline import build
+from kotox_build.repository import ENTRIES
 from kotox_client import (AsyncToxicityClient, BadInputError, ModelNotReadyError, ServerUnreachableError,
                           ToxicityClient, contract)
+from kotox_server.triton import TritonServer
 
 pytestmark = pytest.mark.integration
 TOLERANCE = 1e-4
 LONG = "이 댓글은 최대 토큰 수보다 훨씬 깁니다 정말로 " * 80
+
+
+@pytest.fixture(scope="module", params=ENTRIES)
+def server(request, server, tiny_spec, tmp_path_factory):
+    """The tiny deployment served through each entry: conftest's ensemble server, or a BLS build of the same spec."""
+    if request.param == "ensemble":
+        yield server
+        return
+    repository = build(tiny_spec, tmp_path_factory.mktemp("bls") / "repo", entry="bls")
+    with TritonServer(repository, free_server_ports()) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
