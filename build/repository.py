@@ -222,11 +222,13 @@ def members_config(spec: Spec, runtime: str) -> mc.ModelConfig:
 
 
 def bls_entry_config(spec: Spec, tokenizer: mc.ModelConfig, fusion: mc.ModelConfig) -> mc.ModelConfig:
-    """BLS builds: the served model, in Python. It keeps the tokenizer's batching, queue bound and instances, takes
-    the tokenizer's and fusion's parameters, and serves the ensemble's input and outputs."""
+    """BLS builds: the served model, in Python. It keeps the tokenizer's batching and instances, takes the
+    tokenizer's and fusion's parameters, and serves the ensemble's input and outputs. It always takes the queue
+    policy: each instance waits for the members, so the queue forms before it, not at the members."""
     config = mc.ModelConfig()
     config.CopyFrom(tokenizer)
     config.name = spec.name
+    config.dynamic_batching.default_queue_policy.CopyFrom(queue_policy(spec))
     del config.output[:]
     config.output.extend(_ensemble_outputs(spec))
     for key, value in fusion.parameters.items():

@@ -35,8 +35,10 @@ class TritonPythonModel:
         if ready:  # one synchronous call: 2.51's async_exec and concurrent exec() crash the server under load
             reply = pb_utils.InferenceRequest(model_name=self.members_model, requested_output_names=self.logits,
                                               inputs=self.batch(ready)).exec()
-            if reply.has_error():
-                encoded = [reply.error() if isinstance(arrays, dict) else arrays for arrays in encoded]
+            if reply.has_error():  # a new TritonError per response: 2.51 crashes on one shared by several
+                error = reply.error()
+                encoded = [pb_utils.TritonError(error.message(), error.code()) if isinstance(arrays, dict) else arrays
+                           for arrays in encoded]
             else:
                 logits = np.stack([pb_utils.get_output_tensor_by_name(reply, n).as_numpy() for n in self.logits], 1)
                 answers = iter(self.fusion.answers(logits, [a["input_ids"].shape[0] for a in ready]))

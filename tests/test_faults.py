@@ -1,4 +1,5 @@
-"""Integration: a killed Python stub is healed under load; a flood is refused fast and leaves no backlog."""
+"""Integration: a killed Python stub is healed under load; a flood is refused fast and leaves no backlog; both
+through the Triton ensemble and through the BLS entry GPU builds serve."""
 
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import free_server_ports
 from kotox_build.pipeline import build
+from kotox_build.repository import ENTRIES
 from kotox_build.spec import Spec
 from kotox_client import KotoxError, RetryPolicy, ServerBusyError, ToxicityClient
 from kotox_server.stubs import live_stubs
@@ -34,10 +36,11 @@ def wait_for(condition, seconds: float) -> float:
     return time.monotonic() - start
 
 
-@pytest.fixture
-def supervised(tiny_repository):
+@pytest.fixture(params=ENTRIES)
+def supervised(request, tiny_repository, tiny_spec, tmp_path):
+    repository = tiny_repository if request.param == "ensemble" else build(tiny_spec, tmp_path / "bls", entry="bls")
     ports = free_server_ports()
-    supervisor = Supervisor(TritonServer(tiny_repository, ports)).start()
+    supervisor = Supervisor(TritonServer(repository, ports)).start()
     supervisor.serve_health(ports.host, ports.health)
     yield supervisor
     supervisor.stop()
@@ -78,12 +81,12 @@ def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tin
     assert f'kotox_stub_restarts_total{{model="{member}"}} 1' in metrics and "kotox_ready 1" in metrics
 
 
-def flood(spec: Spec, tmp_path, timeout: float) -> tuple[list[tuple[float, object]], float]:
+def flood(spec: Spec, tmp_path, timeout: float, entry: str = "ensemble") -> tuple[list[tuple[float, object]], float]:
     """96 requests of 32 long comments from 24 threads, each call with `timeout` seconds and no retry: (seconds, True
     for a right answer or the error) per request, and the seconds one request (with the SDK's retries) took right
     after: a member may still be finishing work whose partner refused it, and the entry sheds meanwhile."""
     ports = free_server_ports()
-    with TritonServer(build(spec, tmp_path / "repo"), ports), \
+    with TritonServer(build(spec, tmp_path / "repo", entry=entry), ports), \
             ToxicityClient(ports.grpc_url, timeout=30) as client, \
             ToxicityClient(ports.grpc_url, timeout=timeout, retry=NO_RETRY) as flooder:
         expected = client.classify(LONG).toxic_prob
@@ -113,6 +116,16 @@ def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
     assert max(busy) < 5 and max(answered) < 10  # bounds, not benchmarks: `loadtest/faults.py overload` measures
     # a refusal at a member's deadline takes the whole budget; most come at once from the shedding tokenizer
     assert statistics.median(busy) < Spec.queue_timeout_ms / 1000 / 2
+    assert after < 2, "the server was still working through abandoned requests"
+
+
+def test_flood_of_a_bls_entry_is_refused_at_its_queue_bound_and_leaves_no_backlog(tiny_spec, tmp_path):
+    """The BLS entry waits for the members, so the queue forms before it, where its queue policy refuses at
+    `queue_timeout_ms`; a refusal from the members reaches each request of the batch as its own error."""
+    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, 30, "bls")
+    assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
+    assert any(isinstance(o, ServerBusyError) for _, o in outcomes) and any(o is True for _, o in outcomes)
+    assert max(s for s, o in outcomes if isinstance(o, ServerBusyError)) < 5
     assert after < 2, "the server was still working through abandoned requests"
 
 
