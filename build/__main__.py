@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                              "gpu: fp16 (default, TensorRT FP16) or fp32 (exact)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per member")
     parser.add_argument("--cpu-instances", type=int, default=None,
-                        help="processes of the BLS entry, or each of the tokenizer and fusion (default: 1 on cpu; on "
-                             "gpu one entry per 2 cores, at least 2, or one tokenizer and fusion per 4 cores, of the "
-                             "machine that builds, so build on the GPU node or set it)")
+                        help="processes of the BLS entry (at least 2), or each of the tokenizer and fusion (default: "
+                             "1 on cpu, BLS entry 2; on gpu one entry per 2 cores, or one tokenizer and fusion per 4 "
+                             "cores, of the machine that builds, so build on the GPU node or set it)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="also load pytorch_model.bin weights (a pickle: loading it can run code; safetensors only "
                              "by default)")

@@ -125,7 +125,10 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
         raise BuildError(f"unknown precision {precision!r}; choose one of {export.PRECISIONS}")
     if cpu_instances is not None and cpu_instances < 1:
         raise BuildError(f"CPU instances (tokenizer, fusion) must be at least 1, got {cpu_instances}")
-    instances = cpu_instances or (repository.gpu_cpu_instances(os.cpu_count() or 1, entry) if device == "gpu" else 1)
+    if entry == "bls" and cpu_instances is not None and cpu_instances < repository.BLS_MIN_INSTANCES:
+        raise BuildError(f"the BLS entry needs at least {repository.BLS_MIN_INSTANCES} CPU instances, got "
+                         f"{cpu_instances}: one alone stalls requests 500 ms under its queue policy (Triton 2.51)")
+    instances = cpu_instances or repository.cpu_instances(os.cpu_count() or 1, entry, device)
     what = f"TensorRT {gpu_precision}" if device == "gpu" else precision
     print(f"kotox build: {len(spec.members)} members -> {out} (member runtime: {runtime} on {device}, {what}; "
           f"{instances} {'BLS entry' if entry == 'bls' else 'tokenizer and fusion'} instance(s))", flush=True)

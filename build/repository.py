@@ -18,6 +18,9 @@ PYTHON_MODELS = DEFAULT_REPOSITORY  # the hand-written model.py sources live at 
 RUNTIMES = ("onnxruntime", "python")
 DEVICES = ("cpu", "gpu")
 ENTRIES = ("ensemble", "bls")  # the served model: a Triton ensemble, or a Python model calling the members (BLS)
+# One BLS entry alone stalls: under its queue policy Triton 2.51 leaves a request that arrives while the instance is
+# busy to wait out the batcher's 500 ms idle wait (server issue 8870; p99 504 ms at concurrency 1, feed.py).
+BLS_MIN_INSTANCES = 2
 GPU_PRECISIONS = ("fp16", "fp32")  # TensorRT's precision over the fp32 export; fp32 is the exact variant
 SERVED_AT = "/models"  # where the container finds the repository (server/Dockerfile); TensorRT caches sit under it
 TRT_CACHE = "trt_cache"  # engine and timing cache folder inside each member's model folder
@@ -108,12 +111,14 @@ def tokenizer_for_gpu(config: mc.ModelConfig) -> mc.ModelConfig:
     return config
 
 
-def gpu_cpu_instances(cpu_cores: int, entry: str) -> int:
-    """Processes of the BLS entry (or of each of tokenizer and fusion) for a GPU node with `cpu_cores` cores.
-    Measured (loadtest/feed.py, single-comment requests): the BLS entry is ~half the CPU per request, so one per 2
-    cores, and at least 2, because an entry waits idle for the GPU while its batch runs; the ensemble's tokenizer is
-    ~20 % and fusion ~13 %, tritonserver's own threads most of the rest, so one each per 4 cores."""
-    return max(2, cpu_cores // 2) if entry == "bls" else max(1, cpu_cores // 4)
+def cpu_instances(cpu_cores: int, entry: str, device: str) -> int:
+    """Processes of the BLS entry, or of each of tokenizer and fusion, for a node with `cpu_cores` cores. Measured
+    (loadtest/feed.py, single-comment requests): the BLS entry is ~half the CPU per request, so on GPU nodes one per
+    2 cores, and never fewer than BLS_MIN_INSTANCES; the ensemble's tokenizer is ~20 % and fusion ~13 %,
+    tritonserver's own threads most of the rest, so one each per 4 cores of a GPU node."""
+    if entry == "bls":
+        return max(BLS_MIN_INSTANCES, cpu_cores // 2 if device == "gpu" else 1)
+    return max(1, cpu_cores // 4) if device == "gpu" else 1
 
 
 def member_config(spec: Spec, name: str, runtime: str, threads: int) -> mc.ModelConfig:

@@ -40,12 +40,12 @@ QUEUE_TIMEOUT_MS = 10_000  # perf_analyzer stops at its first refusal: no deadli
 VARIANTS = {"1 tokenizer": ("ensemble", 1, 0, 0), "2 tokenizers": ("ensemble", 2, 0, 0),
             "1 tokenizer + 200 us delay": ("ensemble", 1, 200, 0),
             "1 tokenizer + 200 us delay, fusion 200 us": ("ensemble", 1, 200, 200),
-            "BLS entry": ("bls", 1, 0, 0), "BLS entry + 200 us delay": ("bls", 1, 200, 0),
+            "1 BLS entry": ("bls", 1, 0, 0), "2 BLS entries": ("bls", 2, 0, 0),
             "2 BLS entries + 200 us delay": ("bls", 2, 200, 0)}
 LOADS = {"c=1, 1 comment": (1, 1), "c=32, 1 comment": (1, 32), "c=4, 32 comments": (32, 4)}
 # Concurrency-1 latency, which one run per variant measures too noisily on a shared machine: these variants served at
 # once and measured in turn, the order reversed every round; the median of the rounds' p50s.
-LATENCY_VARIANTS = ("1 tokenizer", "1 tokenizer + 200 us delay", "BLS entry", "BLS entry + 200 us delay")
+LATENCY_VARIANTS = ("1 tokenizer", "1 tokenizer + 200 us delay", "2 BLS entries")
 
 
 def trivial_members(repository: Path, members: list[str], out: Path) -> Path:
@@ -160,14 +160,15 @@ def main() -> None:
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)
         for load in results[name].values():
             load["gpu_node_texts_per_core"] = gpu_node_feed(load["cpu_us_per_text"], [m.name for m in spec.members])
-        print(f"{name}: " + ", ".join(f"{load} {r['texts_per_s']:.0f} texts/s p50 {r['p50_ms']:.2f} ms"
+        print(f"{name}: " + ", ".join(f"{load} {r['texts_per_s']:.0f} texts/s p50 {r['p50_ms']:.2f} ms "
+                                      f"p99 {r['p99_ms']:.2f} ms"
                                       for load, r in results[name].items()), flush=True)
-    lines = ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | GPU-node texts/s per core"
-                                          for load in LOADS) + " |", "|---|" + "---:|---:|---:|" * len(LOADS)]
+    lines = ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | p99 ms | GPU-node texts/s per core"
+                                          for load in LOADS) + " |", "|---|" + "---:|---:|---:|---:|" * len(LOADS)]
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(
             f"{r[load]['texts_per_s']:.0f} ({r[load]['texts_per_s'] / cores:.0f}) | {r[load]['p50_ms']:.2f} | "
-            f"{r[load]['gpu_node_texts_per_core']:.0f}" for load in LOADS) + " |")
+            f"{r[load]['p99_ms']:.2f} | {r[load]['gpu_node_texts_per_core']:.0f}" for load in LOADS) + " |")
     lines += ["", f"{cores} cores shared by the server and perf_analyzer; members answer constants (trivial_model.py). "
               "GPU-node texts/s per core: 1 s over the CPU microseconds per text of tritonserver, tokenizer and "
               "fusion alone (members' stubs and perf_analyzer left out: on a GPU node the members are C++)."]

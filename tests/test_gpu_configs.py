@@ -100,8 +100,9 @@ def test_fp32_is_the_exact_variant(tiny_spec):
 
 
 def test_default_cpu_instances_follow_the_node_cores():
-    assert [repository.gpu_cpu_instances(n, "ensemble") for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
-    assert [repository.gpu_cpu_instances(n, "bls") for n in (1, 2, 4, 8, 32)] == [2, 2, 2, 4, 16]
+    assert [repository.cpu_instances(n, "ensemble", "gpu") for n in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 8]
+    assert [repository.cpu_instances(n, "bls", "gpu") for n in (1, 2, 4, 8, 32)] == [2, 2, 2, 4, 16]
+    assert repository.cpu_instances(32, "ensemble", "cpu") == 1 and repository.cpu_instances(32, "bls", "cpu") == 2
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -109,6 +110,7 @@ def test_default_cpu_instances_follow_the_node_cores():
     ({"runtime": "python"}, "CPU-only"),
     ({"cpu_instances": 0}, "at least 1"),
     ({"entry": "pipeline"}, "unknown entry 'pipeline'"),
+    ({"cpu_instances": 1}, "BLS entry needs at least 2"),
 ])
 def test_bad_gpu_choices_are_refused_by_name(tiny_spec, tmp_path, kwargs, message):
     with pytest.raises(BuildError, match=message):
