@@ -161,7 +161,7 @@ def main() -> None:
         for load in results[name].values():
             load["gpu_node_texts_per_core"] = gpu_node_feed(load["cpu_us_per_text"], [m.name for m in spec.members])
         print(f"{name}: " + ", ".join(f"{load} {r['texts_per_s']:.0f} texts/s p50 {r['p50_ms']:.2f} ms "
-                                      f"p99 {r['p99_ms']:.2f} ms"
+                                      f"p99 {r['p99_ms']:.2f} ms GPU-node {r['gpu_node_texts_per_core']:.0f}/core"
                                       for load, r in results[name].items()), flush=True)
     lines = ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | p99 ms | GPU-node texts/s per core"
                                           for load in LOADS) + " |", "|---|" + "---:|---:|---:|---:|" * len(LOADS)]

@@ -22,11 +22,20 @@ class TritonPythonModel:
     def batch(self, encoded: list[dict]) -> list:
         """The requests' arrays as one batch, token arrays padded to the widest request's width (members read the
         first row's schedule, as for any request)."""
+        counts = [arrays["input_ids"].shape[0] for arrays in encoded]
         width = max(arrays["input_ids"].shape[1] for arrays in encoded)
-        pads = {name: self.tokenizer.pad_id if name == "input_ids" else 0 for name in tokenizer.OUTPUTS}
-        return [pb_utils.Tensor(name, np.concatenate(
-            [np.pad(a[name], ((0, 0), (0, width - a[name].shape[1])), constant_values=pads[name]) if name in pads
-             else a[name] for a in encoded])) for name in encoded[0]]
+        tensors = []
+        for name in encoded[0]:
+            if name not in tokenizer.OUTPUTS:
+                tensors.append(pb_utils.Tensor(name, np.concatenate([arrays[name] for arrays in encoded])))
+                continue
+            batch = np.full((sum(counts), width), self.tokenizer.pad_id if name == "input_ids" else 0, np.int64)
+            row = 0
+            for arrays, count in zip(encoded, counts):  # slice copies: np.pad took a third of the entry's CPU
+                batch[row:row + count, :arrays[name].shape[1]] = arrays[name]
+                row += count
+            tensors.append(pb_utils.Tensor(name, batch))
+        return tensors
 
     def execute(self, requests):
         encoded = self.tokenizer.encode(requests)
