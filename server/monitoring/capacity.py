@@ -50,7 +50,7 @@ def given(item: str) -> Pod:
     return Pod(name, texts, p99, True)
 
 
-# Issue 10's GPU estimates (loadtest/README.md, "How many cores and tokenizer processes per GPU"): comments/s from
+# Issue 10's GPU estimates (loadtest/README.md, "How many cores and BLS entries per GPU"): comments/s from
 # NVIDIA's published TensorRT BERT-base FP16 figures, x3 for real comment lengths, / 2 members. Upper bounds.
 GPU_PODS = (Pod("T4 pod (estimate)", 1_300, None, False), Pod("A30 pod (estimate)", 5_600, None, False),
             Pod("A100-40GB pod (estimate)", 11_900, None, False))
