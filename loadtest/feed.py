@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--latency-rounds", type=int, default=16,
-                        help="rounds of the concurrency-1 comparison (0: none); 6 rounds gave +4 %% to +18 %% for one gap")
+                        help="rounds of the concurrency-1 comparison (0: none); 6 rounds gave -4 %% to +18 %% for one gap")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
