@@ -187,9 +187,10 @@ def _ensemble_outputs(spec: Spec) -> list:
 
 def _contract_params(config: mc.ModelConfig, spec: Spec) -> None:
     """The served model's parameters clients read: members, labels, fusion and the comment size limit."""
-    _params(config, {contract.PARAM_MEMBERS: [m.name for m in spec.members], contract.PARAM_LABELS: list(spec.labels),
-                     FUSION_PARAM: spec.fusion, contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
-    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips every step
+    _params(config, {contract.PARAM_MEMBERS: [m.name for m in spec.members],
+                     contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion,
+                     contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
+    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips all steps
 
 
 def _member_steps(config: mc.ModelConfig, spec: Spec, runtime: str, prefix: str) -> dict[str, str]:

@@ -57,7 +57,8 @@ def trivial_members(repository: Path, members: list[str], out: Path) -> Path:
     return out
 
 
-def set_variant(repository: Path, tokenizer: str, instances: int, tokenizer_delay_us: int, fusion_delay_us: int) -> None:
+def set_variant(repository: Path, tokenizer: str, instances: int, tokenizer_delay_us: int,
+                fusion_delay_us: int) -> None:
     """Rewrite the instance count and queue delay of `tokenizer` (the model that tokenizes) and fusion's delay."""
     for model, delay_us in ((tokenizer, tokenizer_delay_us), (FUSION_MODEL, fusion_delay_us)):
         path = repository / model / "config.pbtxt"
@@ -143,7 +144,7 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--latency-rounds", type=int, default=16,
-                        help="rounds of the concurrency-1 comparison (0: none); 6 rounds gave -4 %% to +18 %% for one gap")
+                        help="rounds of the concurrency-1 comparison (0: none); 6 gave -4 %% to +18 %% for one gap")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
