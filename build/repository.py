@@ -193,13 +193,16 @@ def _contract_params(config: mc.ModelConfig, spec: Spec) -> None:
     config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips all steps
 
 
-def _member_steps(config: mc.ModelConfig, spec: Spec, runtime: str, prefix: str) -> dict[str, str]:
-    """Add one step per member, all reading the token tensors (named `prefix` + name); returns those names."""
-    tokens = {n: f"{prefix}{n}" for n in ONNX_INPUTS + ((SCHEDULE,) if stamps_deadline(runtime) else ())}
+def _token_names(runtime: str, prefix: str) -> dict[str, str]:
+    """The token tensors the members read, mapped to their names (`prefix` + name) inside an ensemble."""
+    return {n: f"{prefix}{n}" for n in ONNX_INPUTS + ((SCHEDULE,) if stamps_deadline(runtime) else ())}
+
+
+def _member_steps(config: mc.ModelConfig, spec: Spec, tokens: dict[str, str], prefix: str) -> None:
+    """Add one step per member, all reading `tokens`, each writing `prefix` + `<member>_logits`."""
     for member in spec.members:
         config.ensemble_scheduling.step.add(model_name=member.name, model_version=-1, input_map=tokens,
                                             output_map={ONNX_OUTPUT: f"{prefix}{member.name}_logits"})
-    return tokens
 
 
 def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
@@ -208,10 +211,10 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(spec))
     _contract_params(config, spec)
+    tokens = _token_names(runtime, "_")
     config.ensemble_scheduling.step.add(model_name=TOKENIZER_MODEL, model_version=-1,
-                                        input_map={contract.INPUT_TEXT: contract.INPUT_TEXT}, output_map={})
-    tokens = _member_steps(config, spec, runtime, "_")
-    config.ensemble_scheduling.step[0].output_map.update(tokens)
+                                        input_map={contract.INPUT_TEXT: contract.INPUT_TEXT}, output_map=tokens)
+    _member_steps(config, spec, tokens, "_")
     config.ensemble_scheduling.step.add(model_name=FUSION_MODEL, model_version=-1,
                                         input_map={f"{m.name}_logits": f"_{m.name}_logits" for m in spec.members},
                                         output_map={o: o for o in spec.outputs})
@@ -221,7 +224,8 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
 def members_config(spec: Spec, runtime: str) -> mc.ModelConfig:
     """BLS builds: the members in parallel behind one request, token tensors in, `<member>_logits` out."""
     config = mc.ModelConfig(name=spec.members_model, platform="ensemble", max_batch_size=spec.max_batch_size)
-    tokens = _member_steps(config, spec, runtime, "")
+    tokens = _token_names(runtime, "")
+    _member_steps(config, spec, tokens, "")
     config.input.extend(_tensor(mc.ModelInput, n, mc.TYPE_INT64, [2] if n == SCHEDULE else [-1]) for n in tokens)
     config.output.extend(_tensor(mc.ModelOutput, f"{m.name}_logits", mc.TYPE_FP32, [2]) for m in spec.members)
     return config

@@ -100,7 +100,12 @@ class Spec:
     @property
     def members_model(self) -> str:
         """BLS builds: the ensemble of the members alone, which the served Python entry calls once per batch."""
-        return f"{self.name}_members"
+        return members_model(self.name)
+
+
+def members_model(served: str) -> str:
+    """The name of BLS builds' ensemble of the members, beside the served model `served`."""
+    return f"{served}_members"
 
 
 def _field(table: dict, key: str, kind: type | tuple[type, ...], where: str, path: Path, default=None):
@@ -202,7 +207,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise SpecError(f"{path}: field `members` has duplicate names {names}")
-    reserved = set(names) & {name, f"{name}_members", TOKENIZER_MODEL, FUSION_MODEL}
+    reserved = set(names) & {name, members_model(name), TOKENIZER_MODEL, FUSION_MODEL}
     if reserved:
         raise SpecError(f"{path}: field `members[*].name` uses reserved model names {sorted(reserved)}")
     for key, why in SHARED_RECIPE_FIELDS.items():

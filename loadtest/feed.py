@@ -29,7 +29,7 @@ from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import PROJECT_ROOT, traffic_comments
 from kotox_build.pipeline import build
 from kotox_build.repository import ENTRIES, GENERATED, VERSION, render
-from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL
+from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Spec
 from kotox_server.triton import Ports, TritonServer
 from overhead import TRIVIAL_MODEL  # siblings in loadtest/, on sys.path when this file runs as a script
 from perf import run_perf, write_input_data
@@ -69,6 +69,14 @@ def set_variant(repository: Path, tokenizer: str, instances: int, tokenizer_dela
             config.instance_group[0].count = instances
         config.dynamic_batching.max_queue_delay_microseconds = delay_us
         path.write_text(GENERATED + render(config), encoding="utf-8")
+
+
+def variant_repository(name: str, bases: dict[str, Path], spec: Spec, out: Path) -> Path:
+    """The base repository of variant `name`'s entry at `out`, members swapped for constants, the variant applied."""
+    entry, *settings = VARIANTS[name]
+    repository = trivial_members(bases[entry], [m.name for m in spec.members], out)
+    set_variant(repository, spec.name if entry == "bls" else TOKENIZER_MODEL, *settings)
+    return repository
 
 
 def process_cpu(server_pid: int) -> dict[str, float]:
@@ -156,9 +164,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     results = {}
     for name in args.variants.split(";"):
-        entry, *settings = VARIANTS[name]
-        repository = trivial_members(bases[entry], [m.name for m in spec.members], bench / "feed")
-        set_variant(repository, spec.name if entry == "bls" else TOKENIZER_MODEL, *settings)
+        repository = variant_repository(name, bases, spec, bench / "feed")
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)
         for load in results[name].values():
             load["gpu_node_texts_per_core"] = gpu_node_feed(load["cpu_us_per_text"], [m.name for m in spec.members])
@@ -180,11 +186,8 @@ def main() -> None:
         for load, r in first.items())]
     latency = {}
     if args.latency_rounds:
-        repositories = {}
-        for i, name in enumerate(LATENCY_VARIANTS):
-            entry, *settings = VARIANTS[name]
-            repositories[name] = trivial_members(bases[entry], [m.name for m in spec.members], bench / f"latency-{i}")
-            set_variant(repositories[name], spec.name if entry == "bls" else TOKENIZER_MODEL, *settings)
+        repositories = {name: variant_repository(name, bases, spec, bench / f"latency-{i}")
+                        for i, name in enumerate(LATENCY_VARIANTS)}
         latency = latency_rounds(repositories, spec.name, data, args.out, args.latency_rounds, 3.0)
         first = statistics.median(next(iter(latency.values())))
         lines += ["", f"Concurrency 1, one comment, served at once, {args.latency_rounds} alternating rounds of 3 s:",

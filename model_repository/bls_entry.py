@@ -19,10 +19,9 @@ class TritonPythonModel:
         self.fusion.initialize(args)
         self.logits = [f"{m}_logits" for m in self.fusion.members]
 
-    def batch(self, encoded: list[dict]) -> list:
-        """The requests' arrays as one batch, token arrays padded to the widest request's width (members read the
-        first row's schedule, as for any request)."""
-        counts = [arrays["input_ids"].shape[0] for arrays in encoded]
+    def batch(self, encoded: list[dict], counts: list[int]) -> list:
+        """The requests' arrays (`counts` rows each) as one batch, token arrays padded to the widest request's width
+        (members read the first row's schedule, as for any request)."""
         width = max(arrays["input_ids"].shape[1] for arrays in encoded)
         tensors = []
         for name in encoded[0]:
@@ -42,14 +41,15 @@ class TritonPythonModel:
         ready = [arrays for arrays in encoded if isinstance(arrays, dict)]
         answers = iter(())
         if ready:  # one synchronous call: 2.51's async_exec and concurrent exec() crash the server under load
+            counts = [arrays["input_ids"].shape[0] for arrays in ready]
             reply = pb_utils.InferenceRequest(model_name=self.members_model, requested_output_names=self.logits,
-                                              inputs=self.batch(ready)).exec()
+                                              inputs=self.batch(ready, counts)).exec()
             if reply.has_error():  # a new TritonError per response: 2.51 crashes on one shared by several
                 error = reply.error()
                 encoded = [pb_utils.TritonError(error.message(), error.code()) if isinstance(arrays, dict) else arrays
                            for arrays in encoded]
             else:
                 logits = np.stack([pb_utils.get_output_tensor_by_name(reply, n).as_numpy() for n in self.logits], 1)
-                answers = iter(self.fusion.answers(logits, [a["input_ids"].shape[0] for a in ready]))
+                answers = iter(self.fusion.answers(logits, counts))
         return [pb_utils.InferenceResponse(error=arrays) if isinstance(arrays, pb_utils.TritonError)
                 else pb_utils.InferenceResponse(next(answers)) for arrays in encoded]
