@@ -150,9 +150,12 @@ def main() -> None:
     """Measure each variant; write reports/feed/feed.{md,json}."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--window-s", type=float, default=5.0, help="perf_analyzer measurement window")
-    parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
+    parser.add_argument("--variants", default=";".join(VARIANTS),
+                        help="names of VARIANTS, separated by ';' ('': only the concurrency-1 comparison)")
     parser.add_argument("--latency-rounds", type=int, default=16,
                         help="rounds of the concurrency-1 comparison (0: none); 6 gave -4 %% to +18 %% for one gap")
+    parser.add_argument("--latency-variants", default=";".join(LATENCY_VARIANTS),
+                        help="names of VARIANTS compared at concurrency 1, the first the reference")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "feed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -163,7 +166,7 @@ def main() -> None:
     data = write_input_data(traffic_comments(1000), args.out / "input_data.json")
     cores = os.cpu_count() or 1
     results = {}
-    for name in args.variants.split(";"):
+    for name in filter(None, args.variants.split(";")):
         repository = variant_repository(name, bases, spec, bench / "feed")
         results[name] = measure(repository, spec.name, data, args.out, args.window_s)
         for load in results[name].values():
@@ -171,29 +174,34 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{load} {r['texts_per_s']:.0f} texts/s p50 {r['p50_ms']:.2f} ms "
                                       f"p99 {r['p99_ms']:.2f} ms GPU-node {r['gpu_node_texts_per_core']:.0f}/core"
                                       for load, r in results[name].items()), flush=True)
-    lines = ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | p99 ms | GPU-node texts/s per core"
-                                          for load in LOADS) + " |", "|---|" + "---:|---:|---:|---:|" * len(LOADS)]
-    for name, r in results.items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{r[load]['texts_per_s']:.0f} ({r[load]['texts_per_s'] / cores:.0f}) | {r[load]['p50_ms']:.2f} | "
-            f"{r[load]['p99_ms']:.2f} | {r[load]['gpu_node_texts_per_core']:.0f}" for load in LOADS) + " |")
-    lines += ["", f"{cores} cores shared by the server and perf_analyzer; members answer constants (trivial_model.py). "
-              "GPU-node texts/s per core: 1 s over the CPU microseconds per text of tritonserver, tokenizer and "
-              "fusion alone (members' stubs and perf_analyzer left out: on a GPU node the members are C++)."]
-    first = next(iter(results.values()))
-    lines += ["", "CPU microseconds per text, first variant: " + "; ".join(
-        f"{load}: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["cpu_us_per_text"].items()))
-        for load, r in first.items())]
+    lines = []
+    if results:
+        lines += ["| variant | " + " | ".join(f"{load} texts/s (per core) | p50 ms | p99 ms | GPU-node texts/s per core"
+                                           for load in LOADS) + " |", "|---|" + "---:|---:|---:|---:|" * len(LOADS)]
+        for name, r in results.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{r[load]['texts_per_s']:.0f} ({r[load]['texts_per_s'] / cores:.0f}) | {r[load]['p50_ms']:.2f} | "
+                f"{r[load]['p99_ms']:.2f} | {r[load]['gpu_node_texts_per_core']:.0f}" for load in LOADS) + " |")
+        lines += ["", f"{cores} cores shared by the server and perf_analyzer; members answer constants "
+                  "(trivial_model.py). GPU-node texts/s per core: 1 s over the CPU microseconds per text of "
+                  "tritonserver, tokenizer and fusion alone (members' stubs and perf_analyzer left out: on a GPU node "
+                  "the members are C++).", "", "CPU microseconds per text, first variant: " + "; ".join(
+                      f"{load}: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["cpu_us_per_text"].items()))
+                      for load, r in next(iter(results.values())).items())]
     latency = {}
     if args.latency_rounds:
         repositories = {name: variant_repository(name, bases, spec, bench / f"latency-{i}")
-                        for i, name in enumerate(LATENCY_VARIANTS)}
+                        for i, name in enumerate(args.latency_variants.split(";"))}
         latency = latency_rounds(repositories, spec.name, data, args.out, args.latency_rounds, 3.0)
-        first = statistics.median(next(iter(latency.values())))
-        lines += ["", f"Concurrency 1, one comment, served at once, {args.latency_rounds} alternating rounds of 3 s:",
-                  "", "| variant | median p50 ms | vs first | p50 ms per round |", "|---|---:|---:|---|"]
-        lines += [f"| {name} | {statistics.median(p50s):.3f} | {statistics.median(p50s) / first - 1:+.1%} | "
-                  + ", ".join(f"{p:.2f}" for p in p50s) + " |" for name, p50s in latency.items()]
+        first = next(iter(latency.values()))
+        lines += ["", f"Concurrency 1, one comment, served at once, {args.latency_rounds} alternating rounds of 3 s "
+                  "(paired: the median over rounds of p50 / the first variant's p50 in the same round):",
+                  "", "| variant | median p50 ms | vs first | paired vs first | p50 ms per round |",
+                  "|---|---:|---:|---:|---|"]
+        for name, p50s in latency.items():
+            median, paired = statistics.median(p50s), statistics.median(p / f for p, f in zip(p50s, first))
+            lines.append(f"| {name} | {median:.3f} | {median / statistics.median(first) - 1:+.1%} | "
+                         f"{paired - 1:+.1%} | " + ", ".join(f"{p:.2f}" for p in p50s) + " |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     (args.out / "feed.md").write_text(text)
