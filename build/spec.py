@@ -21,8 +21,8 @@ PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp
 CHOICES = {"head": HEADS, "precision": PRECISIONS}  # the recipe's text fields and their values
 
 
-SHARED_RECIPE_FIELDS = {"vocab_size": "one shared tokenizer", "distill_unlabeled": "one shared set of teacher rows"}
-MAY_BE_ZERO = {"seed", "distill_unlabeled"}  # integer recipe fields that may be 0
+SHARED_RECIPE_FIELDS = {"vocab_size": "one shared tokenizer"}
+MAY_BE_ZERO = {"seed"}  # integer recipe fields that may be 0
 
 
 class SpecError(ValueError):
@@ -40,7 +40,6 @@ class Recipe:
     train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
     toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
     distill: float = 0.8  # share of the loss that follows the n-gram teacher's cross-fitted probability (0: off)
-    distill_unlabeled: int = 10000  # with distill: the task's unlabeled comments added, following only the teacher
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import transformers
@@ -20,13 +19,12 @@ from transformers import (AutoModelForSequenceClassification, ElectraConfig, Pre
 
 from kotox_build import cnn_head, evaluation, stamps, wordpiece
 from kotox_build import data as data_module
-from kotox_build.data import CORPORA, Corpus, data_dir
+from kotox_build.data import CORPORA, data_dir
 from kotox_build.spec import Member, Recipe, Spec
 
 STAMP = "kotox-train.json"
 THREADS = 1  # measured: two 2-thread trainings of one member differed, 1-thread ones are bit-identical
 LOG_EVERY_STEPS = 100
-UNLABELED = -100  # label of a row that only follows the teacher
 
 
 def shared_inputs_digest(data: Path, files: tuple[str, ...]) -> str:
@@ -110,7 +108,7 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     AdamW, linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of a labelled row's loss is the
-    cross-entropy against `teacher`'s toxic probability; rows labelled `UNLABELED` follow the teacher only."""
+    cross-entropy against `teacher`'s toxic probability of the row."""
     torch.manual_seed(recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
@@ -134,14 +132,11 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
                 logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
             targets = torch.tensor([labels[i] for i in batch])
-            known = targets != UNLABELED
-            loss = (F.cross_entropy(logits, targets, weight=class_weight, ignore_index=UNLABELED) if known.any()
-                    else logits.new_zeros(()))
+            loss = F.cross_entropy(logits, targets, weight=class_weight)
             if recipe.distill:
                 soft, log_probs = teacher[batch], logits.log_softmax(-1)
                 follow = -(soft * log_probs[:, 1] + (1 - soft) * log_probs[:, 0])
-                loss = ((1 - recipe.distill) * loss * known.sum() + recipe.distill * follow[known].sum()
-                        + follow[~known].sum()) / len(batch)
+                loss = (1 - recipe.distill) * loss + recipe.distill * follow.mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -150,17 +145,6 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
             step += 1
             report(step, loss.item())
     return model.eval()
-
-
-def teacher_only_texts(corpus: Corpus, data: Path, training_texts: list[str], count: int) -> list[str]:
-    """`count` of the task's unlabeled texts (seed 0) that equal no training, evaluation or fusion text: rows that
-    follow only the teacher."""
-    labelled = set(training_texts)
-    labelled |= {text for _, read in corpus.evaluation_sets.values() for text, _ in read(data)}
-    if corpus.fusion_rows:
-        labelled |= set(corpus.fusion_rows(data)[0])
-    pool = sorted(set(corpus.unlabeled(data)) - labelled)
-    return random.Random(0).sample(pool, min(count, len(pool)))
 
 
 def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
@@ -185,24 +169,19 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
                                           spec.max_tokens)
     print(f"kotox train: WordPiece tokenizer, {len(tokenizer)} tokens, in {time.monotonic() - start:.0f}s; "
           f"{len(texts)} training rows from {data}", flush=True)
-    teacher, extra = None, []
+    teacher = None
     if any(m.train.distill for m in stale):
         start = time.monotonic()
-        extra = teacher_only_texts(corpus, data, texts, stale[0].train.distill_unlabeled)
-        teacher = torch.tensor(np.concatenate([
-            evaluation.cross_fitted_teacher(texts, labels),
-            evaluation.teacher_model().fit(texts, labels).predict_proba(extra)[:, 1] if extra else []]),
-            dtype=torch.float32)
-        print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, and {len(extra)} unlabeled "
-              f"comments it labels, in {time.monotonic() - start:.0f}s", flush=True)
+        teacher = torch.tensor(evaluation.cross_fitted_teacher(texts, labels), dtype=torch.float32)
+        print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, in {time.monotonic() - start:.0f}s",
+              flush=True)
     for i, member in enumerate(stale, 1):
         recipe, began = member.train, time.monotonic()
         print(f"kotox train {member.name} [{i}/{len(stale)}]: {recipe}", flush=True)
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS)
         try:
-            rows = (texts + extra, labels + [UNLABELED] * len(extra)) if recipe.distill else (texts, labels)
-            model = train_classifier(recipe, tokenizer, *rows, teacher,
+            model = train_classifier(recipe, tokenizer, texts, labels, teacher,
                                      member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
         finally:
             torch.set_num_threads(threads)
@@ -212,7 +191,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         weights = hashlib.sha256()
         stamps.hash_file(weights, member.checkpoint / "model.safetensors")
         stamps.write_stamp(member.checkpoint / STAMP, digests[member.name], recipe=dataclasses.asdict(recipe),
-                           rows=len(texts), teacher_only_rows=len(rows[0]) - len(texts),
+                           rows=len(texts),
                            weights_sha256=weights.hexdigest(), threads=THREADS, seconds=round(seconds, 1))
         print(f"kotox train {member.name}: saved to {member.checkpoint} ({seconds:.0f}s)", flush=True)
     return stale

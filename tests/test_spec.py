@@ -78,10 +78,8 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 2 }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, vocab_size = 3000 }")
               .replace("weight = 0.75", "weight = 0.75\ntrain = { seed = 2 }"), "train.vocab_size"),
-    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, distill_unlabeled = 0 }")
-              .replace("weight = 0.75", "weight = 0.75\ntrain = { seed = 2 }"), "train.distill_unlabeled"),
-    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, distill_unlabeled = -1 }"),
-     "members[0].train.distill_unlabeled"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, epochs = -1 }"),
+     "members[0].train.epochs"),
 ])
 def test_invalid_spec_names_field_and_file(tmp_path, edit, field):
     path = write(tmp_path, edit(VALID))

@@ -2,13 +2,12 @@
 
 import dataclasses
 import itertools
-import json
 
 import pytest
 
-from kotox_build.data import CORPORA, data_dir, unlabeled_comments
+from kotox_build.data import unlabeled_comments
 from kotox_build.spec import Member, Recipe, load_spec
-from kotox_build.training import STAMP, teacher_only_texts, train_members
+from kotox_build.training import STAMP, train_members
 from kotox_build.wordpiece import train_wordpiece
 
 # A recipe small enough to train on all 16,672 rows in seconds; the real one is in kotox.toml.
@@ -35,16 +34,6 @@ def test_wordpiece_training_is_deterministic():
     assert first == second  # HF's WordPiece trainer alone gives a different vocabulary per process
 
 
-def test_teacher_only_rows_are_unlabeled_comments_no_labelled_set_holds():
-    corpus = CORPORA["toxicity"]
-    training_texts = corpus.training_rows(None)[0]
-    extra = teacher_only_texts(corpus, data_dir(), training_texts, 2000)
-    labelled = set(training_texts) | set(corpus.fusion_rows(None)[0])
-    labelled |= {text for _, read in corpus.evaluation_sets.values() for text, _ in read(None)}
-    assert len(set(extra)) == 2000 and not set(extra) & labelled and set(extra) <= set(unlabeled_comments())
-    assert extra == teacher_only_texts(corpus, data_dir(), training_texts, 2000)
-
-
 def test_same_seed_gives_identical_weights_and_tokenizer(small_spec):
     a, b, c, _ = (m.checkpoint for m in small_spec.members)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
@@ -59,11 +48,7 @@ def test_checkpoints_are_huggingface_classifiers_with_the_spec_labels(small_spec
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     assert type(model).__name__ == "ElectraForSequenceClassification"
     assert [model.config.id2label[i] for i in range(2)] == list(small_spec.labels)
-    assert all(p.isfinite().all() for p in model.parameters())  # batches of teacher-only rows included
-    teacher_only = {m.name: json.loads((m.checkpoint / STAMP).read_text())["teacher_only_rows"]
-                    for m in small_spec.members}
-    assert teacher_only == {"a": SMALL.distill_unlabeled, "b": SMALL.distill_unlabeled, "c": 0,
-                            "d": SMALL.distill_unlabeled}
+    assert all(p.isfinite().all() for p in model.parameters())
     assert AutoTokenizer.from_pretrained(folder).is_fast
     cnn = AutoModelForSequenceClassification.from_pretrained(small_spec.members[3].checkpoint)
     assert type(cnn).__name__ == "KotoxCnnForSequenceClassification"
