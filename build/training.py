@@ -191,7 +191,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         weights = hashlib.sha256()
         stamps.hash_file(weights, member.checkpoint / "model.safetensors")
         stamps.write_stamp(member.checkpoint / STAMP, digests[member.name], recipe=dataclasses.asdict(recipe),
-                           rows=len(texts),
-                           weights_sha256=weights.hexdigest(), threads=THREADS, seconds=round(seconds, 1))
+                           rows=len(texts), weights_sha256=weights.hexdigest(), threads=THREADS,
+                           seconds=round(seconds, 1))
         print(f"kotox train {member.name}: saved to {member.checkpoint} ({seconds:.0f}s)", flush=True)
     return stale
