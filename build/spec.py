@@ -18,8 +18,7 @@ FUSION_PARAM = "fusion"  # the ensemble's and the fusion model's config paramete
 FUSIONS = ("weighted", "stacked")  # weighted: the users' fixed weights; stacked: a combiner fitted by the build
 HEADS = ("linear", "cnn")  # a trained member's classifier head: ELECTRA's own, or the Phase 5 CNN head (cnn_head.py)
 PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp32 weights; 1.8x faster on AVX512-BF16)
-WARM_STARTS = ("none", "nsmc")  # a trained member's encoder: from scratch, or from the NSMC sentiment warm start
-CHOICES = {"head": HEADS, "precision": PRECISIONS, "warm_start": WARM_STARTS}  # the recipe's text fields, their values
+CHOICES = {"head": HEADS, "precision": PRECISIONS}  # the recipe's text fields and their values
 
 
 SHARED_RECIPE_FIELDS = {"vocab_size": "one shared tokenizer"}
@@ -52,7 +51,6 @@ class Recipe:
     intermediate_size: int = 512
     head: str = "linear"  # one of HEADS
     precision: str = "fp32"  # one of PRECISIONS
-    warm_start: str = "none"  # one of WARM_STARTS
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,6 @@ from kotox_build.spec import Member, Recipe, Spec
 
 STAMP = "kotox-train.json"
 THREADS = 1  # measured: two 2-thread trainings of one member differed, 1-thread ones are bit-identical
-WARM_START_ROWS = 40_000  # NSMC reviews (nsmc/train.tsv without its evaluation slice) the warm start learns, one epoch
-WARM_START_SEED = 0  # draws the reviews and initialises the sentiment classifier
-WARM_START_LEARNING_RATE = 5e-4
-WARM_START_LABELS = ("negative", "positive")
 LOG_EVERY_STEPS = 100
 
 
@@ -107,17 +103,14 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
 
 
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
-                     teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
-                     encoder: PreTrainedModel | None = None) -> PreTrainedModel:
-    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) in the recipe's precision: AdamW,
-    linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`; from scratch, or from `encoder`'s encoder.
+                     teacher: torch.Tensor | None, config: PretrainedConfig, label: str) -> PreTrainedModel:
+    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) from scratch in the recipe's precision:
+    AdamW, linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of a labelled row's loss is the
     cross-entropy against `teacher`'s toxic probability of the row."""
     torch.manual_seed(recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
-    if encoder is not None:
-        model.base_model.load_state_dict(encoder.base_model.state_dict())
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
     rng = random.Random(recipe.seed)
     per_epoch = math.ceil(len(ids) / recipe.batch_size)
@@ -154,22 +147,6 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     return model.eval()
 
 
-def warm_start_recipe(recipe: Recipe) -> Recipe:
-    """How the NSMC warm start of a member trained by `recipe` is trained: its encoder shape, one sentiment epoch."""
-    return dataclasses.replace(recipe, seed=WARM_START_SEED, learning_rate=WARM_START_LEARNING_RATE, epochs=1,
-                               toxic_weight=1.0, distill=0.0, head="linear", warm_start="none")
-
-
-def warm_start_classifier(warm: Recipe, tokenizer: PreTrainedTokenizerFast, max_tokens: int,
-                          data: Path) -> PreTrainedModel:
-    """The NSMC warm start: an ELECTRA sentiment classifier trained by `warm` (`warm_start_recipe`) on
-    `WARM_START_ROWS` labelled reviews; members fine-tune from its encoder with a fresh head."""
-    texts, labels = data_module.nsmc_training_rows(data)
-    rows = random.Random(WARM_START_SEED).sample(range(len(texts)), min(WARM_START_ROWS, len(texts)))
-    return train_classifier(warm, tokenizer, [texts[i] for i in rows], [labels[i] for i in rows], None,
-                            electra_config(warm, tokenizer, WARM_START_LABELS, max_tokens), "warm start nsmc")
-
-
 def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     """Train every spec member with a recipe whose checkpoint is missing or stale, on the spec's task
     (`ensemble.data`); returns the members trained."""
@@ -177,8 +154,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     if not trained:
         return []
     data, corpus = data or data_dir(), CORPORA[spec.data]
-    warm_started = any(m.train.warm_start != "none" for m in trained)
-    shared = shared_inputs_digest(data, corpus.files + (data_module.NSMC_FILES[:1] if warm_started else ()))
+    shared = shared_inputs_digest(data, corpus.files)
     digests = {m.name: inputs_digest(m.train, spec.labels, shared) for m in trained}
     stale = [m for m in trained
              if not stamps.is_current(m.checkpoint / "config.json", m.checkpoint / STAMP, digests[m.name])]
@@ -199,25 +175,14 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         teacher = torch.tensor(evaluation.cross_fitted_teacher(texts, labels), dtype=torch.float32)
         print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, in {time.monotonic() - start:.0f}s",
               flush=True)
-    warm_starts: dict[Recipe, PreTrainedModel] = {}  # by warm_start_recipe: members of one shape share one
     for i, member in enumerate(stale, 1):
         recipe, began = member.train, time.monotonic()
         print(f"kotox train {member.name} [{i}/{len(stale)}]: {recipe}", flush=True)
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS)
         try:
-            encoder = None
-            if recipe.warm_start != "none":
-                warm = warm_start_recipe(recipe)
-                if warm not in warm_starts:
-                    warm_began = time.monotonic()
-                    warm_starts[warm] = warm_start_classifier(warm, tokenizer, spec.max_tokens, data)
-                    print(f"kotox train: NSMC warm start ({WARM_START_ROWS} reviews) in "
-                          f"{time.monotonic() - warm_began:.0f}s", flush=True)
-                encoder = warm_starts[warm]
             model = train_classifier(recipe, tokenizer, texts, labels, teacher,
-                                     member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name,
-                                     encoder)
+                                     member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
         finally:
             torch.set_num_threads(threads)
         model.save_pretrained(member.checkpoint)
