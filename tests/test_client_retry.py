@@ -32,14 +32,14 @@ def test_the_grpc_deadline_outlasts_the_servers_so_the_server_refuses_first():
     """Triton 2.51 can crash when a client cancels a request in flight (request.ANSWER_GRACE_S)."""
     attempts = Attempts(RetryPolicy(), timeout=2.0)
     inference, plain = attempts.deadlines(server_deadline=True), attempts.deadlines(server_deadline=False)
-    assert inference["client_timeout"] - inference["timeout"] / 1e6 >= ANSWER_GRACE_S - 0.01
+    assert abs(inference["client_timeout"] - inference["timeout"] / 1e6 - ANSWER_GRACE_S) < 2e-6  # one clock reading
     assert set(plain) == {"client_timeout"} and plain["client_timeout"] <= 2.0
     assert Attempts(RetryPolicy(), timeout=None).deadlines(True) == {"client_timeout": None, "timeout": None}
 
 
 def test_the_deadline_bounds_the_retries():
     attempts = Attempts(RetryPolicy(attempts=100, base_s=1.0, cap_s=1.0), timeout=0.05)
-    assert 0 < attempts.remaining() <= 0.05 and 0 < attempts.server_timeout_us() <= 50_000
+    assert 0 < attempts.remaining() <= 0.05 and 0 < attempts.deadlines(True)["timeout"] <= 50_000
     time.sleep(0.06)
     with pytest.raises(ServerBusyError):
         for _ in range(100):

@@ -122,19 +122,16 @@ class Attempts:
         """Seconds left for this try."""
         return None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
 
-    def server_timeout_us(self) -> int | None:
-        """The same deadline in microseconds for Triton, which refuses a request still queued when it passes."""
-        remaining = self.remaining()
-        return None if remaining is None else max(int(remaining * 1e6), 1)
-
     def deadlines(self, server_deadline: bool) -> dict[str, float | int | None]:
         """This try's deadline keywords for a tritonclient call: the gRPC `client_timeout`, and with `server_deadline`
-        also the server's `timeout`, with the gRPC one ANSWER_GRACE_S later so the server refuses first."""
+        also the server's `timeout` in microseconds (Triton refuses a request still queued when it passes), with the
+        gRPC one ANSWER_GRACE_S later so the server refuses first; both from one reading of the clock."""
         remaining = self.remaining()
         if not server_deadline:
             return {"client_timeout": remaining}
-        grpc = None if remaining is None else remaining + ANSWER_GRACE_S
-        return {"client_timeout": grpc, "timeout": self.server_timeout_us()}
+        if remaining is None:
+            return {"client_timeout": None, "timeout": None}
+        return {"client_timeout": remaining + ANSWER_GRACE_S, "timeout": max(int(remaining * 1e6), 1)}
 
     def wait_after(self, error: KotoxError) -> float:
         """Seconds to wait before trying again; raises `error` when it is final, tries are spent or time is up."""
