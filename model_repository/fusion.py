@@ -9,24 +9,24 @@ import triton_python_backend_utils as pb_utils
 
 
 def member_probabilities(logits: np.ndarray) -> np.ndarray:
-    """Member toxic probabilities [B, N] from logits [B, N, 2]: softmax(logits)[..., 1], stable for any logits."""
+    """Member probabilities of label 1 [B, N] from logits [B, N, 2]: softmax(logits)[..., 1], stable for any logits."""
     logits = logits.astype(np.float64)
     return 0.5 * (1.0 + np.tanh(0.5 * (logits[..., 1] - logits[..., 0])))
 
 
 def fuse(logits: np.ndarray, weights: np.ndarray, threshold: float):
-    """Member toxic probabilities [B, N], fused probability [B] and toxic flags [B] from logits [B, N, 2]."""
+    """Member probabilities [B, N], fused probability of label 1 [B] and label-1 flags [B] from logits [B, N, 2]."""
     member_probs = member_probabilities(logits)
-    toxic_prob = member_probs @ weights
-    return member_probs, toxic_prob, toxic_prob > threshold
+    fused = member_probs @ weights
+    return member_probs, fused, fused > threshold
 
 
 def stacked(logits: np.ndarray, coefficients: np.ndarray, intercept: float, threshold: float):
     """As `fuse`, with fused probability = sigmoid(intercept + coefficients . member log-odds)."""
     logits = logits.astype(np.float64)
     score = intercept + (logits[..., 1] - logits[..., 0]) @ coefficients
-    toxic_prob = 0.5 * (1.0 + np.tanh(0.5 * score))
-    return member_probabilities(logits), toxic_prob, toxic_prob > threshold
+    fused = 0.5 * (1.0 + np.tanh(0.5 * score))
+    return member_probabilities(logits), fused, fused > threshold
 
 
 class TritonPythonModel:
@@ -46,14 +46,14 @@ class TritonPythonModel:
 
     def answers(self, logits: np.ndarray, counts: list[int]) -> list[list]:
         """Each request's output tensors from the logits [rows, members, 2] of all requests, `counts` rows each."""
-        member_probs, toxic_prob, is_toxic = self.combine(logits)
-        labels = self.labels[is_toxic.astype(np.int64)]
+        member_probs, fused, label_1 = self.combine(logits)
+        labels = self.labels[label_1.astype(np.int64)]
         splits = np.cumsum(counts)[:-1]
         label_name, prob_name, members_name = self.output_names
         return [[pb_utils.Tensor(label_name, lab.reshape(-1, 1)),
                  pb_utils.Tensor(prob_name, tp.reshape(-1, 1).astype(np.float32)),
                  pb_utils.Tensor(members_name, mp.astype(np.float32))]
-                for lab, tp, mp in zip(np.split(labels, splits), np.split(toxic_prob, splits),
+                for lab, tp, mp in zip(np.split(labels, splits), np.split(fused, splits),
                                        np.split(member_probs, splits))]
 
     def execute(self, requests):
