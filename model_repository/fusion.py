@@ -51,9 +51,9 @@ class TritonPythonModel:
         splits = np.cumsum(counts)[:-1]
         label_name, prob_name, members_name = self.output_names
         return [[pb_utils.Tensor(label_name, lab.reshape(-1, 1)),
-                 pb_utils.Tensor(prob_name, tp.reshape(-1, 1).astype(np.float32)),
+                 pb_utils.Tensor(prob_name, prob.reshape(-1, 1).astype(np.float32)),
                  pb_utils.Tensor(members_name, mp.astype(np.float32))]
-                for lab, tp, mp in zip(np.split(labels, splits), np.split(fused, splits),
+                for lab, prob, mp in zip(np.split(labels, splits), np.split(fused, splits),
                                        np.split(member_probs, splits))]
 
     def execute(self, requests):
