@@ -11,8 +11,6 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-SCHEDULE = "schedule_ns"  # stamped by the tokenizer: [tokenized at, deadline]; a request past its deadline is refused
-DELAY_FILE = "/dev/shm/kotox{server}-delay-{instance}"  # ns the batch in progress waited (0: idle): the tokenizer sheds
 
 
 def length_groups(lengths: np.ndarray, run_cost_tokens: float) -> list[np.ndarray]:
@@ -70,7 +68,8 @@ class TritonPythonModel:
         self.run_cost = run_cost_tokens(self.session)
         self.overloaded = (f"{args['model_name']} is overloaded: the request waited past its queue budget "
                            "(queue_timeout_ms); retry later")
-        self.delay_file = DELAY_FILE.format(server=os.getppid(), instance=args["model_instance_name"])
+        self.schedule = params["schedule_tensor"]  # the tokenizer's [tokenized at, deadline]: past it, refused unrun
+        self.delay_file = params["delay_files"].format(server=os.getppid()) + args["model_instance_name"]
         with contextlib.suppress(FileNotFoundError):  # a reloaded instance's predecessor may still map it
             os.remove(self.delay_file)
         self.delay = np.memmap(self.delay_file, np.int64, "w+", shape=(1,))
@@ -80,7 +79,7 @@ class TritonPythonModel:
 
     def execute(self, requests):
         now = time.monotonic_ns()
-        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, SCHEDULE).as_numpy()[:1] for r in requests])
+        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, self.schedule).as_numpy()[:1] for r in requests])
         late = schedules[:, 1] < now
         self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
         fresh = [r for r, stale in zip(requests, late) if not stale]

@@ -11,8 +11,6 @@ import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer, normalizers
 
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
-SCHEDULE = "schedule_ns"  # [tokenized at, deadline] in CLOCK_MONOTONIC ns; past the deadline a member drops the row
-DELAY_FILES = "kotox{server}-delay-*"  # in /dev/shm: ns each Python member's call in progress waited (0: idle)
 SHED_AT = 0.5  # while a member's requests wait longer than this share of the queue budget, new ones are refused
 WINDOW_CHARS_PER_TOKEN = 16  # first look at 16 characters per kept token; grown 4x while that cannot decide
 
@@ -33,10 +31,10 @@ def head(text: str, counter: Tokenizer, kept: int, window: int) -> str:
     return text
 
 
-def member_delays(pattern: str) -> list[np.memmap]:
-    """The members' delay files in /dev/shm, mapped; one being created or removed while we look is skipped."""
+def member_delays(prefix: str) -> list[np.memmap]:
+    """The members' delay files (paths starting `prefix`), mapped; one being created or removed meanwhile is skipped."""
     found = []
-    for path in Path("/dev/shm").glob(pattern):
+    for path in Path(prefix).parent.glob(Path(prefix).name + "*"):
         try:
             found.append(np.memmap(path, np.int64, "r", shape=(1,)))
         except (OSError, ValueError):
@@ -50,7 +48,8 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config["parameters"].items()}
         self.budget_ns = int(params["queue_timeout_ms"]) * 1_000_000
         self.stamps = params["stamps_deadline"] == "true"
-        self.delay_files = DELAY_FILES.format(server=os.getppid())
+        self.schedule = params["schedule_tensor"]  # [tokenized at, deadline]: past the deadline a member drops the row
+        self.delay_files = params["delay_files"].format(server=os.getppid())
         self.delays, self.delays_found_ns = [], 0
         self.overloaded = (f"the ensemble is overloaded: its members' requests wait over {SHED_AT:.0%} of the queue "
                            "budget (queue_timeout_ms); retry later")
@@ -126,7 +125,7 @@ class TritonPythonModel:
                 arrays["attention_mask"][row, :n] = enc.attention_mask
                 arrays["token_type_ids"][row, :n] = enc.type_ids
             if self.stamps:
-                arrays[SCHEDULE] = np.tile(np.array([now, now + self.budget(request)], np.int64), (count, 1))
+                arrays[self.schedule] = np.tile(np.array([now, now + self.budget(request)], np.int64), (count, 1))
             encoded.append(arrays)
         return encoded
 

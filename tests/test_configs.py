@@ -46,6 +46,16 @@ def test_python_members_take_ragged_batches(configs, tiny_spec):
         assert all(i.allow_ragged_batch for i in configs[member.name].input), member.name
 
 
+def test_tokenizer_and_python_members_name_the_schedule_and_delay_files_alike(configs, tiny_spec):
+    shared = ("schedule_tensor", "delay_files")
+    tokenizer = {k: configs[TOKENIZER_MODEL].parameters[k].string_value for k in shared}
+    assert tokenizer["schedule_tensor"] in {o.name for o in configs[TOKENIZER_MODEL].output}
+    for member in tiny_spec.members:
+        config = configs[member.name]
+        assert {k: config.parameters[k].string_value for k in shared} == tokenizer, member.name
+        assert tokenizer["schedule_tensor"] in {i.name for i in config.input}, member.name
+
+
 @pytest.mark.parametrize("runtime", repository.RUNTIMES)
 def test_tokenizer_pads_to_length_buckets_only_for_the_onnxruntime_backend(tiny_spec, runtime):
     config = repository.tokenizer_config(tiny_spec, 0, runtime)
