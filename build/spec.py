@@ -18,7 +18,8 @@ FUSION_PARAM = "fusion"  # the ensemble's and the fusion model's config paramete
 FUSIONS = ("weighted", "stacked")  # weighted: the users' fixed weights; stacked: a combiner fitted by the build
 HEADS = ("linear", "cnn")  # a trained member's classifier head: ELECTRA's own, or the Phase 5 CNN head (cnn_head.py)
 PRECISIONS = ("fp32", "bf16")  # training arithmetic: fp32, or bf16 autocast (fp32 weights; 1.8x faster on AVX512-BF16)
-CHOICES = {"head": HEADS, "precision": PRECISIONS}  # the recipe's text fields and their values
+WARM_STARTS = ("none", "nsmc")  # a trained member's encoder: from scratch, or from the NSMC sentiment warm start
+CHOICES = {"head": HEADS, "precision": PRECISIONS, "warm_start": WARM_STARTS}  # the recipe's text fields, their values
 
 
 SHARED_RECIPE_FIELDS = {"vocab_size": "one shared tokenizer"}
@@ -51,6 +52,8 @@ class Recipe:
     intermediate_size: int = 512
     head: str = "linear"  # one of HEADS
     precision: str = "fp32"  # one of PRECISIONS
+    warm_start: str = "none"  # one of WARM_STARTS
+    soup: int = 1  # fine-tunes from the warm start averaged into the member (a uniform model soup); > 1 needs one
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ def _recipe(table: dict, where: str, path: Path) -> Recipe:
         raise SpecError(f"{path}: missing field `{where}seed`")
     if values.get("distill", 0.0) > 1:
         raise SpecError(f"{path}: field `{where}distill` must be within 0..1, got {values['distill']}")
+    if values.get("soup", 1) > 1 and values.get("warm_start", "none") == "none":
+        raise SpecError(f"{path}: field `{where}soup` averages fine-tunes of one shared start: it needs "
+                        f"`{where}warm_start`")
     return Recipe(**values)
 
 

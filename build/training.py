@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
+import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -24,6 +28,11 @@ from kotox_build.spec import Member, Recipe, Spec
 
 STAMP = "kotox-train.json"
 THREADS = 1  # measured: two 2-thread trainings of one member differed, 1-thread ones are bit-identical
+WARM_START_ROWS = 40_000  # NSMC reviews (nsmc/train.tsv without its evaluation slice) the warm start learns, one epoch
+WARM_START_SEED = 0  # draws the reviews and initialises the sentiment classifier
+WARM_START_LEARNING_RATE = 5e-4
+WARM_START_LABELS = ("negative", "positive")
+SOUP_SEED_STEP = 1000  # a soup's k-th fine-tune trains with seed + k * SOUP_SEED_STEP
 LOG_EVERY_STEPS = 100
 
 
@@ -103,14 +112,17 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
 
 
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
-                     teacher: torch.Tensor | None, config: PretrainedConfig, label: str) -> PreTrainedModel:
-    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) from scratch in the recipe's precision:
-    AdamW, linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`.
+                     teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
+                     encoder: PreTrainedModel | None = None) -> PreTrainedModel:
+    """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) in the recipe's precision: AdamW,
+    linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`; from scratch, or from `encoder`'s encoder.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of a labelled row's loss is the
     cross-entropy against `teacher`'s toxic probability of the row."""
     torch.manual_seed(recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
+    if encoder is not None:
+        model.base_model.load_state_dict(encoder.base_model.state_dict())
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
     rng = random.Random(recipe.seed)
     per_epoch = math.ceil(len(ids) / recipe.batch_size)
@@ -147,6 +159,52 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     return model.eval()
 
 
+def warm_start_recipe(recipe: Recipe) -> Recipe:
+    """How the NSMC warm start of a member trained by `recipe` is trained: its encoder shape, one sentiment epoch."""
+    return dataclasses.replace(recipe, seed=WARM_START_SEED, learning_rate=WARM_START_LEARNING_RATE, epochs=1,
+                               toxic_weight=1.0, distill=0.0, head="linear", warm_start="none", soup=1)
+
+
+def warm_start_classifier(warm: Recipe, tokenizer: PreTrainedTokenizerFast, max_tokens: int,
+                          data: Path) -> PreTrainedModel:
+    """The NSMC warm start: an ELECTRA sentiment classifier trained by `warm` (`warm_start_recipe`) on
+    `WARM_START_ROWS` labelled reviews; members fine-tune from its encoder with a fresh head."""
+    texts, labels = data_module.nsmc_training_rows(data)
+    rows = random.Random(WARM_START_SEED).sample(range(len(texts)), min(WARM_START_ROWS, len(texts)))
+    return train_classifier(warm, tokenizer, [texts[i] for i in rows], [labels[i] for i in rows], None,
+                            electra_config(warm, tokenizer, WARM_START_LABELS, max_tokens), "warm start nsmc")
+
+
+def soup_recipes(recipe: Recipe) -> list[Recipe]:
+    """The fine-tunes a member's soup averages: its recipe with seeds seed, seed + SOUP_SEED_STEP, ..."""
+    return [dataclasses.replace(recipe, seed=recipe.seed + k * SOUP_SEED_STEP, soup=1) for k in range(recipe.soup)]
+
+
+def _fine_tune(recipe: Recipe, *args) -> dict[str, torch.Tensor]:
+    """One soup fine-tune in a worker process (`train_classifier`'s arguments), on `THREADS` threads: its weights."""
+    torch.set_num_threads(THREADS)
+    return train_classifier(recipe, *args).state_dict()
+
+
+def train_soup(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
+               teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
+               encoder: PreTrainedModel | None) -> PreTrainedModel:
+    """`train_classifier`, or with `recipe.soup` > 1 a uniform model soup: that many fine-tunes from `encoder`
+    (`soup_recipes`), trained side by side in one process per core, their weights averaged."""
+    recipes = soup_recipes(recipe)
+    if len(recipes) == 1:
+        return train_classifier(recipe, tokenizer, texts, labels, teacher, config, label, encoder)
+    tags = [f"{label} {k}/{len(recipes)}" for k in range(1, len(recipes) + 1)]
+    shared = (tokenizer, texts, labels, teacher, config)
+    with ProcessPoolExecutor(min(len(recipes), os.cpu_count() or 1),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        states = list(pool.map(_fine_tune, recipes, *map(itertools.repeat, shared), tags, itertools.repeat(encoder)))
+    model = AutoModelForSequenceClassification.from_config(config)
+    model.load_state_dict({name: sum(state[name] for state in states) / len(states) if first.is_floating_point()
+                           else first for name, first in states[0].items()})
+    return model.eval()
+
+
 def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     """Train every spec member with a recipe whose checkpoint is missing or stale, on the spec's task
     (`ensemble.data`); returns the members trained."""
@@ -154,7 +212,8 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
     if not trained:
         return []
     data, corpus = data or data_dir(), CORPORA[spec.data]
-    shared = shared_inputs_digest(data, corpus.files)
+    warm_started = any(m.train.warm_start != "none" for m in trained)
+    shared = shared_inputs_digest(data, corpus.files + (data_module.NSMC_FILES[:1] if warm_started else ()))
     digests = {m.name: inputs_digest(m.train, spec.labels, shared) for m in trained}
     stale = [m for m in trained
              if not stamps.is_current(m.checkpoint / "config.json", m.checkpoint / STAMP, digests[m.name])]
@@ -175,14 +234,24 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         teacher = torch.tensor(evaluation.cross_fitted_teacher(texts, labels), dtype=torch.float32)
         print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, in {time.monotonic() - start:.0f}s",
               flush=True)
+    warm_starts: dict[Recipe, PreTrainedModel] = {}  # by warm_start_recipe: members of one shape share one
     for i, member in enumerate(stale, 1):
         recipe, began = member.train, time.monotonic()
         print(f"kotox train {member.name} [{i}/{len(stale)}]: {recipe}", flush=True)
         threads = torch.get_num_threads()
         torch.set_num_threads(THREADS)
         try:
-            model = train_classifier(recipe, tokenizer, texts, labels, teacher,
-                                     member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name)
+            encoder = None
+            if recipe.warm_start != "none":
+                warm = warm_start_recipe(recipe)
+                if warm not in warm_starts:
+                    warm_began = time.monotonic()
+                    warm_starts[warm] = warm_start_classifier(warm, tokenizer, spec.max_tokens, data)
+                    print(f"kotox train: NSMC warm start ({WARM_START_ROWS} reviews) in "
+                          f"{time.monotonic() - warm_began:.0f}s", flush=True)
+                encoder = warm_starts[warm]
+            model = train_soup(recipe, tokenizer, texts, labels, teacher,
+                               member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name, encoder)
         finally:
             torch.set_num_threads(threads)
         model.save_pretrained(member.checkpoint)

@@ -76,6 +76,9 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: "[ensemble]\nlabels = ['bad', 'very good']\n" + s, "ensemble.labels"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 'rnn' }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 2 }"), "members[0].train.head"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, warm_start = 'kcbert' }"),
+     "members[0].train.warm_start"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, soup = 2 }"), "members[0].train.soup"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, vocab_size = 3000 }")
               .replace("weight = 0.75", "weight = 0.75\ntrain = { seed = 2 }"), "train.vocab_size"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, epochs = -1 }"),
@@ -93,6 +96,7 @@ def test_roadmap_spec_serves_phases_2_4_5_with_stacked_fusion():
     default = {m.name: m for m in load_spec(DEFAULT_SPEC).members}
     assert [m.name for m in spec.members] == ["phase2", "phase4", "phase5"] and spec.fusion == "stacked"
     assert [m.train.head for m in spec.members] == ["linear", "linear", "cnn"]
+    assert {(m.train.warm_start, m.train.soup) for m in spec.members} == {("nsmc", 2)}
     for member in spec.members[:2]:  # the same recipes and checkpoints as the default demo: trained once for both
         assert (member.checkpoint, member.train) == (default[member.name].checkpoint, default[member.name].train)
     assert load_spec(DEFAULT_SPEC).fusion == "weighted"

@@ -4,10 +4,11 @@ import dataclasses
 import itertools
 
 import pytest
+import torch
 
 from kotox_build.data import unlabeled_comments
-from kotox_build.spec import Member, Recipe, load_spec
-from kotox_build.training import STAMP, train_members
+from kotox_build.spec import HEADS, Member, Recipe, load_spec
+from kotox_build.training import STAMP, electra_config, member_config, train_classifier, train_members
 from kotox_build.wordpiece import train_wordpiece
 
 # A recipe small enough to train on all 16,672 rows in seconds; the real one is in kotox.toml.
@@ -17,14 +18,17 @@ SMALL = Recipe(seed=7, epochs=1, batch_size=128, hidden_size=16, layers=1, heads
 
 @pytest.fixture(scope="module")
 def small_spec(tmp_path_factory):
-    """The default spec with four small trained members: `a` and `b` share a seed, `c` has another and no teacher,
-    `d` a CNN head."""
+    """The default spec with seven small trained members: `a` and `b` share a seed, `c` has another and no teacher,
+    `d` a CNN head, `e` is `a` warm-started from NSMC sentiment, `f` the soup of `e` and `g` (`e` with seed 1007)."""
     root = tmp_path_factory.mktemp("trained")
     members = (Member("a", root / "a", 0.4, SMALL), Member("b", root / "b", 0.4, SMALL),
                Member("c", root / "c", 0.1, dataclasses.replace(SMALL, seed=8, distill=0.0)),
-               Member("d", root / "d", 0.1, dataclasses.replace(SMALL, head="cnn")))
+               Member("d", root / "d", 0.05, dataclasses.replace(SMALL, head="cnn")),
+               Member("e", root / "e", 0.02, dataclasses.replace(SMALL, warm_start="nsmc")),
+               Member("f", root / "f", 0.02, dataclasses.replace(SMALL, warm_start="nsmc", soup=2)),
+               Member("g", root / "g", 0.01, dataclasses.replace(SMALL, warm_start="nsmc", seed=1007)))
     spec = dataclasses.replace(load_spec(), members=members)
-    assert [m.name for m in train_members(spec)] == ["a", "b", "c", "d"]
+    assert [m.name for m in train_members(spec)] == ["a", "b", "c", "d", "e", "f", "g"]
     return spec
 
 
@@ -35,7 +39,7 @@ def test_wordpiece_training_is_deterministic():
 
 
 def test_same_seed_gives_identical_weights_and_tokenizer(small_spec):
-    a, b, c, _ = (m.checkpoint for m in small_spec.members)
+    a, b, c = (m.checkpoint for m in small_spec.members[:3])
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
     assert (a / "tokenizer.json").read_bytes() == (c / "tokenizer.json").read_bytes()
@@ -59,9 +63,44 @@ def test_training_is_cached_until_an_input_changes(small_spec, capsys):
     first = small_spec.members[0].checkpoint / "model.safetensors"
     mtime = first.stat().st_mtime_ns
     assert train_members(small_spec) == []
-    assert capsys.readouterr().out.count("up to date") == 4 and first.stat().st_mtime_ns == mtime
+    assert capsys.readouterr().out.count("up to date") == 7 and first.stat().st_mtime_ns == mtime
     changed = dataclasses.replace(small_spec.members[2], train=dataclasses.replace(SMALL, seed=8, distill=0.0, epochs=2))
-    spec = dataclasses.replace(small_spec, members=(*small_spec.members[:2], changed, small_spec.members[3]))
+    spec = dataclasses.replace(small_spec, members=(*small_spec.members[:2], changed, *small_spec.members[3:]))
     assert [m.name for m in train_members(spec)] == ["c"]
     assert '"epochs": 2' in (changed.checkpoint / STAMP).read_text()
     assert first.stat().st_mtime_ns == mtime
+
+
+def test_warm_started_member_differs_from_its_cold_twin(small_spec):
+    a, e = small_spec.members[0].checkpoint, small_spec.members[4].checkpoint
+    assert (a / "model.safetensors").read_bytes() != (e / "model.safetensors").read_bytes()
+    assert '"warm_start": "nsmc"' in (e / STAMP).read_text()
+
+
+def test_soup_is_the_mean_of_its_fine_tunes_trained_alone(small_spec):
+    from safetensors.torch import load_file
+
+    e, f, g = (load_file(m.checkpoint / "model.safetensors") for m in small_spec.members[4:])
+    assert f.keys() == e.keys() and not torch.equal(e["classifier.out_proj.weight"], g["classifier.out_proj.weight"])
+    for name, tensor in f.items():  # the fine-tunes ran in worker processes, `e` and `g` in this one
+        torch.testing.assert_close(tensor, (e[name] + g[name]) / 2 if tensor.is_floating_point() else e[name])
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_warm_start_hands_over_the_encoder_and_leaves_the_head_fresh(small_spec, head):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(small_spec.members[0].checkpoint)
+    recipe = dataclasses.replace(SMALL, head=head, epochs=0)  # no step taken: the classifier as it starts
+    torch.manual_seed(123)  # an encoder unlike any a seed-7 member starts from
+    warm = AutoModelForSequenceClassification.from_config(electra_config(recipe, tokenizer, ("neg", "pos"), 256))
+    config = member_config(recipe, tokenizer, small_spec.labels, 256)
+    started = train_classifier(recipe, tokenizer, ["안녕"], [0], None, config, "test", warm)
+    cold = train_classifier(recipe, tokenizer, ["안녕"], [0], None, config, "test")
+    encoder, fresh = warm.base_model.state_dict(), cold.state_dict()
+    for name, tensor in started.state_dict().items():
+        inside = name.split(".", 1)[1] if name.startswith(started.base_model_prefix + ".") else None
+        expected = encoder[inside] if inside is not None else fresh[name]
+        assert torch.equal(tensor, expected), name
+    assert not torch.equal(started.base_model.embeddings.word_embeddings.weight,
+                           cold.base_model.embeddings.word_embeddings.weight)
