@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = windows(outcomes, seconds)
     errors = Counter(o.kind for o in outcomes if o.kind != "ok")
     late_ms = [o.late_s * 1000 for o in outcomes]
-    result = {"minutes": args.minutes, "rate_requests_per_s": round(rate, 1), "warmup_burst": burst,
+    result = {"minutes": args.minutes, "capacity_requests_per_s": round(measured, 1), "share": args.share,
+              "rate_requests_per_s": round(rate, 1), "warmup_burst": burst,
               "requests": len(outcomes),
               "errors": sum(errors.values()), "errors_by_kind": dict(errors),
               "generator_late_ms": {"p99": round(float(np.percentile(late_ms, 99)), 1), "max": round(max(late_ms), 1)},
