@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from kotox_build import export, repository, stamps
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL, Member, Spec
-from kotox_build.stacking import COMBINER, fit_stacked
+from kotox_build.stacking import COMBINER, fit_stacked, fusion_rows_of
 from kotox_build.training import train_members
 
 STAMP = "export.json"
@@ -134,6 +134,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
           f"{instances} {'BLS entry' if entry == 'bls' else 'tokenizer and fusion'} instance(s))", flush=True)
     out.mkdir(parents=True, exist_ok=True)
 
+    fusion_rows = fusion_rows_of(spec) if spec.fusion == "stacked" else None  # read first: a bad file fails fast
     train_members(spec)
     tokenizer = shared_tokenizer(spec)
     tok_config = repository.tokenizer_config(spec, tokenizer.pad_token_id, runtime, instances)
@@ -151,8 +152,8 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
 
     stacked = None
     if spec.fusion == "stacked":
-        stacked = fit_stacked(spec, out, tokenizer, repository.VERSION)
-        print(f"kotox build: stacked fusion fitted on {stacked['rows']} held-out rows: {COMBINER}, coefficients "
+        stacked = fit_stacked(spec, out, tokenizer, repository.VERSION, fusion_rows)
+        print(f"kotox build: stacked fusion fitted on {stacked['fitted_on']}: {COMBINER}, coefficients "
               f"{[round(c, 3) for c in stacked['coefficients']]}, intercept {stacked['intercept']:.3f}", flush=True)
     fusion_config = repository.fusion_config(spec, stacked, instances)
     if entry == "bls":

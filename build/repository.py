@@ -170,8 +170,8 @@ def on_gpu(config: mc.ModelConfig, spec: Spec, precision: str, served_at: str = 
 
 def fusion_config(spec: Spec, stacked: dict[str, object] | None = None, instances: int = 1) -> mc.ModelConfig:
     """Python-backend fusion: members' logits in, label / fused probability / member probabilities out, in
-    `instances` CPU processes. `stacked` holds the fitted combiner (`coefficients`, `intercept`) when the spec's
-    fusion is `stacked`."""
+    `instances` CPU processes. `stacked` holds the fitted combiner (`coefficients`, `intercept`, `fitted_on`) when
+    the spec's fusion is `stacked`."""
     names = [m.name for m in spec.members]
     config = _batched(FUSION_MODEL, spec,
                       input=[_tensor(mc.ModelInput, f"{n}_logits", mc.TYPE_FP32, [2]) for n in names],
@@ -179,7 +179,8 @@ def fusion_config(spec: Spec, stacked: dict[str, object] | None = None, instance
     _params(config, {"members": names, "weights": spec.weights, "labels": list(spec.labels),
                      "threshold": repr(spec.threshold), FUSION_PARAM: spec.fusion})
     if spec.fusion == "stacked":
-        _params(config, {"coefficients": stacked["coefficients"], "intercept": repr(stacked["intercept"])})
+        _params(config, {"coefficients": stacked["coefficients"], "intercept": repr(stacked["intercept"]),
+                         "fitted_on": stacked["fitted_on"]})
     return _python_cpu(config, instances)
 
 

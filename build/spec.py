@@ -87,6 +87,9 @@ class Spec:
     # time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
     max_queue_size: int = 256
     fusion: str = "weighted"  # one of FUSIONS
+    # stacked fusion: a labelled file (`text`, `label` columns; .tsv or .jsonl) of rows no member trained on, to fit
+    # the combiner on; None: the task's own held-out rows in the data folder (data.CORPORA[data].fusion_rows)
+    fusion_rows: Path | None = None
     data: str = "toxicity"  # the task in the data folder (data.CORPORA): what demo members train and are scored on
 
     @property
@@ -123,14 +126,18 @@ def _field(table: dict, key: str, kind: type | tuple[type, ...], where: str, pat
     return value
 
 
+def _path(value: str, path: Path) -> Path:
+    """A path written in the spec: `~` expanded, relative ones anchored at the spec file's folder."""
+    written = Path(value).expanduser()
+    return written if written.is_absolute() else (path.parent / written).resolve()
+
+
 def _member(table: dict, index: int, path: Path) -> Member:
     where = f"members[{index}]."
     name = _field(table, "name", str, where, path)
     if not name.isidentifier():
         raise SpecError(f"{path}: field `{where}name` must be a plain identifier, got {name!r}")
-    checkpoint = Path(_field(table, "checkpoint", str, where, path)).expanduser()
-    if not checkpoint.is_absolute():
-        checkpoint = (path.parent / checkpoint).resolve()
+    checkpoint = _path(_field(table, "checkpoint", str, where, path), path)
     weight = float(_field(table, "weight", (int, float), where, path))
     if not (weight > 0 and math.isfinite(weight)):
         raise SpecError(f"{path}: field `{where}weight` must be positive, got {weight}")
@@ -202,8 +209,15 @@ def parse_spec(data: dict, path: Path) -> Spec:
     corpus = _field(ensemble, "data", str, "ensemble.", path, default=defaults.data)
     if corpus not in CORPORA:
         raise SpecError(f"{path}: field `ensemble.data` must be one of {', '.join(CORPORA)}, got {corpus!r}")
-    if fusion == "stacked" and CORPORA[corpus].fusion_rows is None:
-        raise SpecError(f"{path}: field `ensemble.fusion` is stacked, but data {corpus!r} keeps no rows to fit it on")
+    fusion_rows = None
+    if "fusion_rows" in ensemble:
+        if fusion != "stacked":
+            raise SpecError(f"{path}: field `ensemble.fusion_rows` is read by stacked fusion only, but `ensemble.fusion` "
+                            f"is {fusion!r}")
+        fusion_rows = _path(_field(ensemble, "fusion_rows", str, "ensemble.", path), path)
+    elif fusion == "stacked" and CORPORA[corpus].fusion_rows is None:
+        raise SpecError(f"{path}: field `ensemble.fusion` is stacked, but data {corpus!r} keeps no rows to fit it on: "
+                        "set `ensemble.fusion_rows` to a labelled file")
 
     tables = _field(data, "members", list, "", path)
     if not tables:
@@ -223,7 +237,8 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise SpecError(f"{path}: field `members[*].weight` must sum to 1, got {total:.9g}")
     return Spec(path=path, members=members, name=name, labels=labels, threshold=threshold,
-                max_tokens=max_tokens, max_batch_size=max_batch_size, fusion=fusion, data=corpus, **limits)
+                max_tokens=max_tokens, max_batch_size=max_batch_size, fusion=fusion, fusion_rows=fusion_rows,
+                data=corpus, **limits)
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:

@@ -16,7 +16,7 @@ import numpy as np
 from kotox_build.data import CORPORA
 from kotox_build.evaluation import BASELINE, TEACHER, baseline_model, binary_scores, teacher_model
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, load_spec
-from kotox_build.stacking import COMBINER, fit_combiner
+from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
 from kotox_build.training import STAMP
 from kotox_client import ToxicityClient, contract
 
@@ -40,8 +40,8 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
     set of the spec's task.
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
-    (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a task that
-    keeps fusion rows)."""
+    (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with
+    its own fusion rows or a task that keeps them)."""
     corpus = CORPORA[spec.data]
     train_texts, train_labels = corpus.training_rows(data)
     references = {"baseline": baseline_model().fit(train_texts, train_labels)}
@@ -50,14 +50,13 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
     weights = np.asarray(spec.weights)
     fused = {"weighted": lambda probs: probs @ weights}
     stacked = None
-    if corpus.fusion_rows:
-        fusion_texts, fusion_labels = corpus.fusion_rows(data)
+    if spec.fusion_rows or corpus.fusion_rows:
+        fusion_texts, fusion_labels, fitted_on = fusion_rows_of(spec, data)
         coefficients, intercept = fit_combiner(log_odds(member_probabilities(client, spec, fusion_texts)[0]),
                                                fusion_labels)
         fused["stacked"] = lambda probs: 1 / (1 + np.exp(-(intercept + log_odds(probs) @ coefficients)))
         stacked = {"combiner": COMBINER, "coefficients": dict(zip([m.name for m in spec.members], coefficients)),
-                   "intercept": intercept, "fitted_on": f"{len(fusion_texts)} held-out labelled rows no member "
-                                                        "trained on (kotox_build.data.fusion_rows)",
+                   "intercept": intercept, "fitted_on": fitted_on,
                    "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
                            "own coefficients are in its fusion model's config parameters"}
     sets = {}

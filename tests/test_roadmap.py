@@ -1,6 +1,7 @@
 """Integration: the roadmap spec (phase2, phase4, the Phase 5 CNN-head member, stacked fusion) over tiny checkpoints,
 served by a real tritonserver: answers equal the offline PyTorch models, whatever the batch and however short."""
 
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,9 @@ from conftest import free_server_ports
 from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import beep
 from kotox_build.pipeline import build
+from kotox_build.repository import VERSION
 from kotox_build.spec import DEFAULT_SPEC, FUSION_MODEL
+from kotox_build.stacking import fit_combiner, fit_stacked, fusion_rows_of
 from kotox_client import ToxicityClient
 from kotox_server.triton import TritonServer
 
@@ -84,6 +87,21 @@ def test_served_stacked_fusion_equals_offline_combiner(roadmap):
     clear = np.abs(expected - spec.threshold) > TOLERANCE
     assert [a.label for a, c in zip(answers, clear) if c] == \
         [spec.labels[int(e > spec.threshold)] for e, c in zip(expected, clear) if c]
+
+
+def test_own_fusion_rows_fit_the_combiner_on_those_rows(roadmap, tmp_path):
+    spec, repository, _ = roadmap
+    assert parameters(repository, FUSION_MODEL)["fitted_on"].endswith("(kotox_build.data.fusion_rows)")
+    rows = beep("dev")[100:220]
+    path = tmp_path / "held.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{spec.labels[y]}\n" for t, y in rows), encoding="utf-8")
+    own = dataclasses.replace(spec, fusion_rows=path)
+    fitted = fit_stacked(own, repository, AutoTokenizer.from_pretrained(spec.members[0].checkpoint), VERSION,
+                         fusion_rows_of(own))
+    coefficients, intercept = fit_combiner(offline_log_odds(spec, [t for t, _ in rows]), [y for _, y in rows])
+    np.testing.assert_allclose(fitted["coefficients"], coefficients, atol=1e-3, rtol=0)
+    assert abs(fitted["intercept"] - intercept) < 1e-3
+    assert fitted["fitted_on"] == f"{len(rows)} labelled rows of held.tsv (ensemble.fusion_rows)"
 
 
 def test_every_member_answers_a_comment_the_same_alone_or_in_a_ragged_batch(roadmap):

@@ -72,7 +72,9 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: "[ensemble]\ndata = 'imdb'\n" + s, "ensemble.data"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, precision = 'fp8' }"),
      "members[0].train.precision"),
-    (lambda s: "[ensemble]\ndata = 'nsmc'\nfusion = 'stacked'\n" + s, "ensemble.fusion"),
+    (lambda s: "[ensemble]\ndata = 'nsmc'\nfusion = 'stacked'\n" + s, "ensemble.fusion_rows"),
+    (lambda s: "[ensemble]\nfusion_rows = 'rows.tsv'\n" + s, "ensemble.fusion_rows"),
+    (lambda s: "[ensemble]\nfusion = 'stacked'\nfusion_rows = 3\n" + s, "ensemble.fusion_rows"),
     (lambda s: "[ensemble]\nlabels = ['bad', 'very good']\n" + s, "ensemble.labels"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 'rnn' }"), "members[0].train.head"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, head = 2 }"), "members[0].train.head"),
@@ -100,6 +102,13 @@ def test_roadmap_spec_serves_phases_2_4_5_with_stacked_fusion():
     for member in spec.members[:2]:  # the same recipes and checkpoints as the default demo: trained once for both
         assert (member.checkpoint, member.train) == (default[member.name].checkpoint, default[member.name].train)
     assert load_spec(DEFAULT_SPEC).fusion == "weighted"
+
+
+def test_own_fusion_rows_are_anchored_at_the_spec_and_let_any_task_stack(tmp_path):
+    spec = load_spec(write(tmp_path, "[ensemble]\ndata = 'nsmc'\nfusion = 'stacked'\nfusion_rows = 'held/rows.tsv'\n"
+                                     + VALID))
+    assert spec.fusion == "stacked" and spec.fusion_rows == (tmp_path / "held" / "rows.tsv").resolve()
+    assert load_spec(write(tmp_path, VALID)).fusion_rows is None
 
 
 def test_missing_file_is_named(tmp_path):
