@@ -212,8 +212,8 @@ def parse_spec(data: dict, path: Path) -> Spec:
     fusion_rows = None
     if "fusion_rows" in ensemble:
         if fusion != "stacked":
-            raise SpecError(f"{path}: field `ensemble.fusion_rows` is read by stacked fusion only, but `ensemble.fusion` "
-                            f"is {fusion!r}")
+            raise SpecError(f"{path}: field `ensemble.fusion_rows` is read by stacked fusion only, but "
+                            f"`ensemble.fusion` is {fusion!r}")
         fusion_rows = _path(_field(ensemble, "fusion_rows", str, "ensemble.", path), path)
     elif fusion == "stacked" and CORPORA[corpus].fusion_rows is None:
         raise SpecError(f"{path}: field `ensemble.fusion` is stacked, but data {corpus!r} keeps no rows to fit it on: "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,60 +9,16 @@ import onnxruntime as ort
 
 from kotox_build.data import CORPORA
 from kotox_build.export import ONNX_OUTPUT, encode
+from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.spec import Spec, SpecError
 
 COMBINER = "LogisticRegression(C=1) on the members' toxic log-odds (logit 1 - logit 0)"
 BATCH = 64
 
 
-FUSION_ROWS_FORMATS = (".tsv", ".jsonl")  # a spec's own fusion rows: tab-separated with a header, or JSON Lines
-FUSION_ROWS_COLUMNS = ("text", "label")
-
-
-def _label(value: object, labels: tuple[str, str], where: str) -> int:
-    """A row's label as 0 or 1: written as 0 / 1 (number or text) or as one of the spec's label names."""
-    names = {"0": 0, "1": 1, labels[0]: 0, labels[1]: 1}
-    key = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
-    if key not in names:
-        raise SpecError(f"{where}: label must be 0, 1, {labels[0]!r} or {labels[1]!r}, got {value!r}")
-    return names[key]
-
-
-def _raw_rows(path: Path) -> list[tuple[str, dict]]:
-    """(where, row) for each row of a .tsv (header naming the columns, no quoting) or .jsonl file."""
-    if path.suffix not in FUSION_ROWS_FORMATS:
-        raise SpecError(f"{path}: fusion rows must be a {' or '.join(FUSION_ROWS_FORMATS)} file")
-    if not path.is_file():
-        raise SpecError(f"{path}: fusion rows file not found (field `ensemble.fusion_rows`)")
-    with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix == ".tsv":
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            missing = [c for c in FUSION_ROWS_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise SpecError(f"{path}:1: the header must name the columns {FUSION_ROWS_COLUMNS}, "
-                                f"missing {missing}")
-            return [(f"{path}:{reader.line_num}", row) for row in reader]
-        rows = []
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise SpecError(f"{path}:{number}: not valid JSON: {err}") from None
-                if not isinstance(row, dict) or any(c not in row for c in FUSION_ROWS_COLUMNS):
-                    raise SpecError(f"{path}:{number}: each line must be an object with {FUSION_ROWS_COLUMNS}")
-                rows.append((f"{path}:{number}", row))
-        return rows
-
-
 def read_fusion_rows(path: Path, labels: tuple[str, str]) -> tuple[list[str], list[int]]:
     """A spec's own labelled fusion rows as (texts, labels), both classes present."""
-    texts, classes = [], []
-    for where, row in _raw_rows(path):
-        if not isinstance(row["text"], str):
-            raise SpecError(f"{where}: text must be a string, got {row['text']!r}")
-        texts.append(row["text"])
-        classes.append(_label(row["label"], labels, where))
+    texts, classes = read_labelled_rows(path, labels)
     if set(classes) != {0, 1}:
         raise SpecError(f"{path}: fusion rows need both labels to fit a combiner, got {len(texts)} rows of "
                         f"{sorted(set(classes))}")

@@ -15,7 +15,8 @@ import numpy as np
 
 from kotox_build.data import CORPORA
 from kotox_build.evaluation import BASELINE, TEACHER, baseline_model, binary_scores, teacher_model
-from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, load_spec
+from kotox_build.labelled_rows import read_labelled_rows
+from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
 from kotox_build.training import STAMP
 from kotox_client import ToxicityClient, contract
@@ -35,14 +36,27 @@ def log_odds(probs: np.ndarray) -> np.ndarray:
     return np.log(probs) - np.log1p(-probs)
 
 
-def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> dict:
+def evaluation_rows(spec: Spec, data: Path | None,
+                    rows: tuple[Path, ...]) -> dict[str, tuple[str, list[str], list[int]]]:
+    """Each evaluation set as key: (title, texts, labels): the spec's task's held-out sets, then each file of `rows`."""
+    sets = {}
+    for key, (title, read) in CORPORA[spec.data].evaluation_sets.items():
+        labelled = read(data)
+        sets[key] = (title, [text for text, _ in labelled], [label for _, label in labelled])
+    for path in rows:
+        sets[str(path)] = (f"{path.name} (labelled rows of your own)", *read_labelled_rows(path, spec.labels))
+    return sets
+
+
+def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows: tuple[Path, ...] = ()) -> dict:
     """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
-    set of the spec's task.
+    set of the spec's task, and on each labelled file in `rows` (`labelled_rows`: .tsv or .jsonl).
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with
     its own fusion rows or a task that keeps them)."""
     corpus = CORPORA[spec.data]
+    evaluation_sets = evaluation_rows(spec, data, rows)  # first: a bad file of your own fails before any work
     train_texts, train_labels = corpus.training_rows(data)
     references = {"baseline": baseline_model().fit(train_texts, train_labels)}
     if any(m.train and m.train.distill for m in spec.members):
@@ -60,9 +74,7 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
                    "note": "refitted by the report on the served member probabilities; a served stacked combiner's "
                            "own coefficients are in its fusion model's config parameters"}
     sets = {}
-    for key, (title, read) in corpus.evaluation_sets.items():
-        rows = read(data)
-        texts, labels = [t for t, _ in rows], [y for _, y in rows]
+    for key, (title, texts, labels) in evaluation_sets.items():
         probs, served = member_probabilities(client, spec, texts)
         results = {m.name: binary_scores(labels, (probs[:, i] > spec.threshold).astype(int))
                    for i, m in enumerate(spec.members)}
@@ -72,7 +84,7 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None) -> di
             results[fusion] = binary_scores(labels, predicted)
         for name, model in references.items():
             results[name] = binary_scores(labels, model.predict(texts))
-        sets[key] = {"dataset": title, "rows": len(rows), f"{spec.labels[1]}_share": sum(labels) / len(labels),
+        sets[key] = {"dataset": title, "rows": len(texts), f"{spec.labels[1]}_share": sum(labels) / len(labels),
                      "results": results}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
@@ -133,15 +145,22 @@ def report_folder(spec: Spec) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate a running kotox server on its task's held-out sets (toxicity: BEEP! dev and the K-MHaS slice; nsmc:
-    the NSMC slice) beside the TF-IDF baseline; write the report next to the spec's checkpoints."""
+    the NSMC slice) and on any labelled files of your own, beside the TF-IDF baseline; write the report next to the
+    spec's checkpoints."""
     parser = argparse.ArgumentParser(prog="python -m kotox_server.report", description=main.__doc__)
     parser.add_argument("--url", default=contract.DEFAULT_URL, help="gRPC address (default: %(default)s)")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $KOTOX_DATA or ../shared/data)")
+    parser.add_argument("--rows", type=Path, action="append", default=[],
+                        help="also score this labelled file (.tsv with text and label columns, or .jsonl); repeatable")
     args = parser.parse_args(argv)
-    spec = load_spec(args.spec)
-    with ToxicityClient(args.url, spec.name) as client:
-        report = evaluate(client, spec, args.data)
+    try:
+        spec = load_spec(args.spec)
+        with ToxicityClient(args.url, spec.name) as client:
+            report = evaluate(client, spec, args.data, tuple(args.rows))
+    except SpecError as err:
+        print(f"kotox report failed: {err}", file=sys.stderr)
+        return 1
     print(markdown(report))
     print(f"written to {write_report(report, report_folder(spec))}")
     return 0

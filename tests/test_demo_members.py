@@ -8,6 +8,7 @@ import pytest
 from conftest import free_server_ports
 from everyday_comments import BENIGN, INSULTS
 from kotox_build.data import CORPORA
+from kotox_build.evaluation import binary_scores
 from kotox_build.pipeline import build
 from kotox_build.spec import DEFAULT_SPEC, load_spec
 from kotox_client import ToxicityClient
@@ -28,10 +29,15 @@ def served(request, tmp_path_factory):
     """A demo spec trained (cached in its checkpoint folders), built, served; its report and answers to the sample
     and everyday comments."""
     spec = load_spec(SPECS[request.param])
-    repository = build(spec, tmp_path_factory.mktemp(request.param) / "model_repository")
+    folder = tmp_path_factory.mktemp(request.param)
+    repository = build(spec, folder / "model_repository")
+    everyday = folder / "everyday.tsv"  # a labelled file of one's own, scored by the report beside its sets
+    everyday.write_text("text\tlabel\n" + "".join(f"{t}\t{spec.labels[0]}\n" for t in BENIGN)
+                        + "".join(f"{t}\t{spec.labels[1]}\n" for t in INSULTS), encoding="utf-8")
     with TritonServer(repository, free_server_ports()) as server, \
             ToxicityClient(server.ports.grpc_url, spec.name) as client:
-        return spec, evaluate(client, spec), client.classify(SAMPLES["toxicity"]), client.classify(BENIGN + INSULTS)
+        return (spec, evaluate(client, spec, rows=(everyday,)), client.classify(SAMPLES["toxicity"]),
+                client.classify(BENIGN + INSULTS))
 
 
 @pytest.mark.parametrize("dataset", sorted(EVALUATION_SETS))
@@ -71,11 +77,20 @@ def test_clear_insults_are_toxic_and_everyday_comments_clean(served):
     assert [t for t in BENIGN if labels[t] != spec.labels[0]] == []
 
 
+def test_report_scores_a_labelled_file_of_ones_own_as_the_served_answers(served):
+    spec, report, _, answers = served
+    [own] = [s for key, s in report["sets"].items() if key not in EVALUATION_SETS]
+    assert own["dataset"].startswith("everyday.tsv") and own["rows"] == len(BENIGN) + len(INSULTS)
+    served_labels = [int(a.label == spec.labels[1]) for a in answers]
+    assert own["results"][spec.fusion] == binary_scores([0] * len(BENIGN) + [1] * len(INSULTS), served_labels)
+    assert {m.name for m in spec.members} | {"baseline"} <= set(own["results"])
+
+
 def test_report_is_written_as_markdown_and_json(served, tmp_path):
     spec, report, _, _ = served
     markdown = write_report(report, tmp_path).read_text(encoding="utf-8")
     for name in [m.name for m in spec.members] + ["weighted fusion", "stacked fusion", "baseline"]:
         assert f"| {name}" in markdown or f"| **{name}** (served)" in markdown, name
-    assert markdown.count("| F1 |") == len(EVALUATION_SETS)
+    assert markdown.count("| F1 |") == len(EVALUATION_SETS) + 1  # and the labelled file of one's own
     written = json.loads((tmp_path / f"{spec.path.stem}-evaluation.json").read_text(encoding="utf-8"))
     assert written["sets"] == report["sets"] and written["served_fusion"] == spec.fusion
