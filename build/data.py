@@ -65,13 +65,14 @@ def _labelled_splits(data: Path | None) -> tuple[list[tuple[str, int]], list[tup
     return stratified_split(rows, *FUSION_HOLDOUT)
 
 
-def _columns(rows: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+def columns(rows: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    """(texts, labels) of labelled rows."""
     return [text for text, _ in rows], [label for _, label in rows]
 
 
 def fusion_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     """Labelled rows no demo member trains on, for fitting the stacked fusion, as (texts, labels)."""
-    return _columns(_labelled_splits(data)[1])
+    return columns(_labelled_splits(data)[1])
 
 
 def unlabeled_comments(data: Path | None = None) -> Iterator[str]:
@@ -103,7 +104,7 @@ def nsmc_heldout(data: Path | None = None) -> Rows:
 def nsmc_training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     """Sentiment members' (and their baseline's) training rows as (texts, labels): nsmc/train.tsv without its
     evaluation slice."""
-    return _columns(stratified_split(nsmc(data), *NSMC_HELDOUT)[0])
+    return columns(stratified_split(nsmc(data), *NSMC_HELDOUT)[0])
 
 
 def unlabeled_reviews(data: Path | None = None) -> Iterator[str]:
@@ -115,7 +116,7 @@ def unlabeled_reviews(data: Path | None = None) -> Iterator[str]:
 def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     """The demo members' (and the baseline's) training rows as (texts, labels): BEEP! train + K-MHaS valid without
     the K-MHaS evaluation slice and the stacked-fusion rows; BEEP! dev stays out."""
-    return _columns(_labelled_splits(data)[0])
+    return columns(_labelled_splits(data)[0])
 
 
 def traffic_comments(n: int, seed: int = 0) -> list[str]:

@@ -79,7 +79,8 @@ class TritonPythonModel:
 
     def execute(self, requests):
         now = time.monotonic_ns()
-        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, self.schedule).as_numpy()[:1] for r in requests])
+        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, self.schedule).as_numpy()[:1]
+                                    for r in requests])
         late = schedules[:, 1] < now
         self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
         fresh = [r for r, stale in zip(requests, late) if not stale]

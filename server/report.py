@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kotox_build.data import CORPORA
+from kotox_build.data import CORPORA, columns
 from kotox_build.evaluation import BASELINE, TEACHER, baseline_model, binary_scores, teacher_model
 from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
@@ -41,8 +41,7 @@ def evaluation_rows(spec: Spec, data: Path | None,
     """Each evaluation set as key: (title, texts, labels): the spec's task's held-out sets, then each file of `rows`."""
     sets = {}
     for key, (title, read) in CORPORA[spec.data].evaluation_sets.items():
-        labelled = read(data)
-        sets[key] = (title, [text for text, _ in labelled], [label for _, label in labelled])
+        sets[key] = (title, *columns(read(data)))
     for path in rows:
         sets[str(path)] = (f"{path.name} (labelled rows of your own)", *read_labelled_rows(path, spec.labels))
     return sets

@@ -16,7 +16,8 @@ def test_tsv_takes_numbers_or_label_names_and_ignores_other_columns(tmp_path):
     path = tmp_path / "rows.tsv"
     path.write_text('id\ttext\tlabel\n1\t좋은 하루\t0\n2\t"꺼져" 라니\ttoxic\n'
                     '3\t고마워\tclean\n4\t닥쳐\t1\n', encoding="utf-8")
-    assert read_labelled_rows(path, LABELS) == (["좋은 하루", '"꺼져" 라니', "고마워", "닥쳐"], [0, 1, 0, 1])
+    texts = ["좋은 하루", '"꺼져" 라니', "고마워", "닥쳐"]
+    assert read_labelled_rows(path, LABELS) == (texts, [0, 1, 0, 1])
 
 
 def test_jsonl_rows_skip_blank_lines(tmp_path):
