@@ -35,6 +35,33 @@ def binary_scores(labels: Sequence[int], predictions: Sequence[int]) -> dict[str
             "fp": fp, "fn": fn}
 
 
+def bootstrap_wins(labels: Sequence[int], predictions: dict[str, Sequence[int]], reference: str,
+                   resamples: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """For each prediction but `reference`: the share of paired bootstrap resamples of the rows (one draw for all of
+    them) in which it scores a higher F1, a higher accuracy, and both, than `reference`. Ties are not wins."""
+    y = np.asarray(labels) == 1
+    names = list(predictions)
+    hits = np.stack([np.asarray(predictions[n]) == 1 for n in names])  # [predictions, rows]
+    indicators = np.concatenate([hits & y, hits & ~y, ~hits & y])  # tp, fp, fn rows, each [predictions, rows]
+    rng, rows, chunk = np.random.default_rng(seed), len(y), 250
+    counts = []
+    for start in range(0, resamples, chunk):  # resample weights in chunks: [chunk, rows] stays small for big sets
+        weights = rng.multinomial(rows, np.full(rows, 1 / rows), size=min(chunk, resamples - start))
+        counts.append(weights @ indicators.T.astype(np.int64))
+    tp, fp, fn = np.split(np.concatenate(counts), 3, axis=1)  # each [resamples, predictions]
+    with np.errstate(invalid="ignore"):
+        f1 = np.nan_to_num(2 * tp / (2 * tp + fp + fn))
+    accuracy = (rows - fp - fn) / rows
+    base = names.index(reference)
+    wins = {}
+    for i, name in enumerate(names):
+        if name != reference:
+            f1_win, accuracy_win = f1[:, i] > f1[:, base], accuracy[:, i] > accuracy[:, base]
+            wins[name] = {"f1": float(f1_win.mean()), "accuracy": float(accuracy_win.mean()),
+                          "both": float((f1_win & accuracy_win).mean())}
+    return wins
+
+
 def _tfidf_logistic(analyzer: str, ngrams: tuple[int, int], c: float):
     """An unfitted TF-IDF (sublinear tf, min_df 2) + logistic regression pipeline."""
     from sklearn.feature_extraction.text import TfidfVectorizer

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from kotox_build.data import CORPORA, columns
-from kotox_build.evaluation import BASELINE, TEACHER, baseline_model, binary_scores, teacher_model
+from kotox_build.evaluation import (BASELINE, TEACHER, baseline_model, binary_scores, bootstrap_wins,
+                                    teacher_model)
 from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
@@ -22,6 +23,7 @@ from kotox_build.training import STAMP
 from kotox_client import ToxicityClient, contract
 
 COLUMNS = ("f1", "precision", "recall", "accuracy", "fp", "fn")
+BOOTSTRAP_RESAMPLES = 2000  # paired resamples of each set's rows behind the "beats the baseline" shares
 
 
 def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
@@ -75,21 +77,20 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
     sets = {}
     for key, (title, texts, labels) in evaluation_sets.items():
         probs, served = member_probabilities(client, spec, texts)
-        results = {m.name: binary_scores(labels, (probs[:, i] > spec.threshold).astype(int))
-                   for i, m in enumerate(spec.members)}
+        predicted = {m.name: (probs[:, i] > spec.threshold).astype(int) for i, m in enumerate(spec.members)}
         for fusion, fuse in fused.items():
-            predicted = ([int(r.label == spec.labels[1]) for r in served] if fusion == spec.fusion
-                         else (fuse(probs) > spec.threshold).astype(int))
-            results[fusion] = binary_scores(labels, predicted)
+            predicted[fusion] = (np.array([int(r.label == spec.labels[1]) for r in served]) if fusion == spec.fusion
+                                 else (fuse(probs) > spec.threshold).astype(int))
         for name, model in references.items():
-            results[name] = binary_scores(labels, model.predict(texts))
+            predicted[name] = model.predict(texts)
         sets[key] = {"dataset": title, "rows": len(texts), f"{spec.labels[1]}_share": sum(labels) / len(labels),
-                     "results": results}
+                     "results": {name: binary_scores(labels, p) for name, p in predicted.items()},
+                     "beats_baseline": bootstrap_wins(labels, predicted, "baseline", BOOTSTRAP_RESAMPLES)}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
         "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
         "labels": list(spec.labels), "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
-        "stacked": stacked, "baseline": BASELINE, "teacher": TEACHER if "teacher" in references else None,
+        "stacked": stacked, "baseline": BASELINE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "teacher": TEACHER if "teacher" in references else None,
         "baseline_trained_on": f"{len(train_texts)} rows ({corpus.training_note}), as the members",
         "members": {name: json.loads(path.read_text()) if path.exists() else None for name, path in stamps.items()},
         "sets": sets,
@@ -106,16 +107,21 @@ def markdown(report: dict) -> str:
              f"Classified over gRPC by {report['served_by']}, which runs the **{report['served_fusion']}** fusion "
              f"(its row is the served labels; another fusion is computed from the served member probabilities). "
              f"{combiners}. {positive} when > {report['threshold']}, members by their own probability. F1, precision "
-             f"and recall are for the {positive} class; FP/FN are counts.",
+             f"and recall are for the {positive} class; FP/FN are counts. 'Beats baseline': the share of "
+             f"{report['bootstrap_resamples']:,} paired bootstrap resamples of the set's rows in which the row scores "
+             f"a higher F1, a higher accuracy, and both, than the baseline (near 0.5: a coin toss).",
              f"Baseline: {report['baseline']}, trained on {report['baseline_trained_on']}."]
     if report["teacher"]:
         lines[-1] += (f" Teacher: {report['teacher']}, trained on the same rows; the members distil it (its "
                       "cross-fitted probabilities), it is not served.")
     for s in report["sets"].values():
         lines += ["", f"## {s['dataset']}", "", f"{s['rows']} rows ({s[f'{positive}_share']:.0%} {positive}).", "",
-                  "| | F1 | precision | recall | accuracy | FP | FN |", "|---|---|---|---|---|---|---|"]
+                  "| | F1 | precision | recall | accuracy | FP | FN | beats baseline: F1 / acc / both |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, scores in s["results"].items():
             cells = [f"{scores[c]:.4f}" if isinstance(scores[c], float) else str(scores[c]) for c in COLUMNS]
+            wins = s["beats_baseline"].get(name)
+            cells.append(" / ".join(f"{wins[c]:.2f}" for c in ("f1", "accuracy", "both")) if wins else "")
             label = f"**{name} fusion** (served)" if name == report["served_fusion"] else (
                 f"{name} fusion" if name in FUSIONS else name)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -92,5 +92,10 @@ def test_report_is_written_as_markdown_and_json(served, tmp_path):
     for name in [m.name for m in spec.members] + ["weighted fusion", "stacked fusion", "baseline"]:
         assert f"| {name}" in markdown or f"| **{name}** (served)" in markdown, name
     assert markdown.count("| F1 |") == len(EVALUATION_SETS) + 1  # and the labelled file of one's own
+    assert markdown.count("beats baseline: F1 / acc / both |") == len(EVALUATION_SETS) + 1
+    for s in report["sets"].values():  # how sure each row's difference from the baseline is (paired bootstrap)
+        assert set(s["beats_baseline"]) == set(s["results"]) - {"baseline"}
+        for wins in s["beats_baseline"].values():
+            assert 0 <= wins["both"] <= min(wins["f1"], wins["accuracy"]) <= 1
     written = json.loads((tmp_path / f"{spec.path.stem}-evaluation.json").read_text(encoding="utf-8"))
     assert written["sets"] == report["sets"] and written["served_fusion"] == spec.fusion
