@@ -41,6 +41,7 @@ class Recipe:
     train_max_tokens: int = 128  # inference still truncates at `ensemble.max_tokens`
     toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
     distill: float = 0.8  # share of the loss that follows the n-gram teacher's cross-fitted probability (0: off)
+    augment: float = 0.0  # share of rows shown obfuscated each epoch (`obfuscation.py`: Phase 5's purpose; 0: off)
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1
@@ -168,8 +169,9 @@ def _recipe(table: dict, where: str, path: Path) -> Recipe:
         values[key] = float(number) if kind is not int else number
     if "seed" not in values:
         raise SpecError(f"{path}: missing field `{where}seed`")
-    if values.get("distill", 0.0) > 1:
-        raise SpecError(f"{path}: field `{where}distill` must be within 0..1, got {values['distill']}")
+    for share in ("distill", "augment"):
+        if values.get(share, 0.0) > 1:
+            raise SpecError(f"{path}: field `{where}{share}` must be within 0..1, got {values[share]}")
     if values.get("soup", 1) > 1 and values.get("warm_start", "none") == "none":
         raise SpecError(f"{path}: field `{where}soup` averages fine-tunes of one shared start: it needs "
                         f"`{where}warm_start`")

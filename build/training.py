@@ -21,7 +21,7 @@ import transformers
 from transformers import (AutoModelForSequenceClassification, ElectraConfig, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerFast)
 
-from kotox_build import cnn_head, evaluation, stamps, wordpiece
+from kotox_build import cnn_head, evaluation, obfuscation, stamps, wordpiece
 from kotox_build import data as data_module
 from kotox_build.data import CORPORA, data_dir
 from kotox_build.spec import Member, Recipe, Spec
@@ -41,7 +41,8 @@ def shared_inputs_digest(data: Path, files: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for name in files:
         stamps.hash_file(digest, data / name)
-    for module in (__file__, wordpiece.__file__, evaluation.__file__, cnn_head.__file__, data_module.__file__):
+    for module in (__file__, wordpiece.__file__, evaluation.__file__, cnn_head.__file__, data_module.__file__,
+                   obfuscation.__file__):
         stamps.hash_file(digest, Path(module))
     digest.update(f"{torch.__version__}/{transformers.__version__}".encode())
     return digest.hexdigest()
@@ -111,6 +112,19 @@ def progress_printer(label: str, total: int, steps_per_epoch: int) -> Callable[[
     return report
 
 
+def obfuscated_rows(ids: list[list[int]], texts: list[str], recipe: Recipe, tokenizer: PreTrainedTokenizerFast,
+                    rng: random.Random) -> list[list[int]]:
+    """One epoch's token ids: `ids`, with a `recipe.augment` share of the rows drawn and replaced by their text
+    obfuscated and encoded again."""
+    drawn = [i for i in range(len(texts)) if rng.random() < recipe.augment]
+    encoded = tokenizer([obfuscation.obfuscate(texts[i], rng) for i in drawn], truncation=True,
+                        max_length=recipe.train_max_tokens)["input_ids"]
+    shown = list(ids)
+    for i, row in zip(drawn, encoded):
+        shown[i] = row
+    return shown
+
+
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
                      teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
                      encoder: PreTrainedModel | None = None) -> PreTrainedModel:
@@ -118,13 +132,14 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`; from scratch, or from `encoder`'s encoder.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of a labelled row's loss is the
-    cross-entropy against `teacher`'s toxic probability of the row."""
+    cross-entropy against `teacher`'s toxic probability of the row. With `recipe.augment` > 0, that share of the rows
+    is shown obfuscated each epoch (`obfuscation.obfuscate`, a fresh draw), with its label and teacher target."""
     torch.manual_seed(recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
     if encoder is not None:
         model.base_model.load_state_dict(encoder.base_model.state_dict())
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
-    rng = random.Random(recipe.seed)
+    rng, augment_rng = random.Random(recipe.seed), random.Random(f"augment {recipe.seed}")
     per_epoch = math.ceil(len(ids) / recipe.batch_size)
     total = per_epoch * recipe.epochs
     warmup = max(1, int(recipe.warmup_fraction * total))
@@ -139,8 +154,9 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     report, step = progress_printer(label, total, per_epoch), 0
     model.train()
     for _ in range(recipe.epochs):
+        shown = obfuscated_rows(ids, texts, recipe, tokenizer, augment_rng) if recipe.augment else ids
         for batch in length_batches([len(x) for x in ids], recipe.batch_size, rng):
-            input_ids, mask = pad([ids[i] for i in batch], tokenizer.pad_token_id)
+            input_ids, mask = pad([shown[i] for i in batch], tokenizer.pad_token_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
                 logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
             targets = torch.tensor([labels[i] for i in batch])
@@ -162,7 +178,7 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
 def warm_start_recipe(recipe: Recipe) -> Recipe:
     """How the NSMC warm start of a member trained by `recipe` is trained: its encoder shape, one sentiment epoch."""
     return dataclasses.replace(recipe, seed=WARM_START_SEED, learning_rate=WARM_START_LEARNING_RATE, epochs=1,
-                               toxic_weight=1.0, distill=0.0, head="linear", warm_start="none", soup=1)
+                               toxic_weight=1.0, distill=0.0, augment=0.0, head="linear", warm_start="none", soup=1)
 
 
 def warm_start_classifier(warm: Recipe, tokenizer: PreTrainedTokenizerFast, max_tokens: int,

@@ -17,6 +17,7 @@ from kotox_build.data import CORPORA, columns
 from kotox_build.evaluation import (BASELINE, TEACHER, baseline_model, binary_scores, bootstrap_wins,
                                     teacher_model)
 from kotox_build.labelled_rows import read_labelled_rows
+from kotox_build.obfuscation import obfuscate_all
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
 from kotox_build.training import STAMP
@@ -38,26 +39,34 @@ def log_odds(probs: np.ndarray) -> np.ndarray:
     return np.log(probs) - np.log1p(-probs)
 
 
-def evaluation_rows(spec: Spec, data: Path | None,
-                    rows: tuple[Path, ...]) -> dict[str, tuple[str, list[str], list[int]]]:
-    """Each evaluation set as key: (title, texts, labels): the spec's task's held-out sets, then each file of `rows`."""
+def evaluation_rows(spec: Spec, data: Path | None, rows: tuple[Path, ...],
+                    obfuscated: bool = False) -> dict[str, tuple[str, list[str], list[int]]]:
+    """Each evaluation set as key: (title, texts, labels): the spec's task's held-out sets (with `obfuscated`, each
+    followed by its copy with every comment obfuscated), then each file of `rows`."""
     sets = {}
     for key, (title, read) in CORPORA[spec.data].evaluation_sets.items():
-        sets[key] = (title, *columns(read(data)))
+        texts, labels = columns(read(data))
+        sets[key] = (title, texts, labels)
+        if obfuscated:
+            sets[f"{key}_obfuscated"] = (f"{title}, every comment obfuscated (obfuscation.py, seed 0)",
+                                         obfuscate_all(texts), labels)
     for path in rows:
         sets[str(path)] = (f"{path.name} (labelled rows of your own)", *read_labelled_rows(path, spec.labels))
     return sets
 
 
-def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows: tuple[Path, ...] = ()) -> dict:
+def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows: tuple[Path, ...] = (),
+             obfuscated: bool = False) -> dict:
     """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
-    set of the spec's task, and on each labelled file in `rows` (`labelled_rows`: .tsv or .jsonl).
+    set of the spec's task (and, with `obfuscated`, its obfuscated copy), and on each labelled file in `rows`
+    (`labelled_rows`: .tsv or .jsonl).
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with
     its own fusion rows or a task that keeps them)."""
     corpus = CORPORA[spec.data]
-    evaluation_sets = evaluation_rows(spec, data, rows)  # first: a bad file of your own fails before any work
+    # first: a bad file of your own fails before any work
+    evaluation_sets = evaluation_rows(spec, data, rows, obfuscated)
     train_texts, train_labels = corpus.training_rows(data)
     references = {"baseline": baseline_model().fit(train_texts, train_labels)}
     if any(m.train and m.train.distill for m in spec.members):
@@ -90,7 +99,8 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
     return {
         "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
         "labels": list(spec.labels), "threshold": spec.threshold, "weights": {m.name: m.weight for m in spec.members},
-        "stacked": stacked, "baseline": BASELINE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "teacher": TEACHER if "teacher" in references else None,
+        "stacked": stacked, "baseline": BASELINE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+        "teacher": TEACHER if "teacher" in references else None,
         "baseline_trained_on": f"{len(train_texts)} rows ({corpus.training_note}), as the members",
         "members": {name: json.loads(path.read_text()) if path.exists() else None for name, path in stamps.items()},
         "sets": sets,
@@ -158,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $KOTOX_DATA or ../shared/data)")
     parser.add_argument("--rows", type=Path, action="append", default=[],
                         help="also score this labelled file (.tsv with text and label columns, or .jsonl); repeatable")
+    parser.add_argument("--obfuscated", action="store_true",
+                        help="also score each held-out set with every comment obfuscated (build/obfuscation.py)")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec)
         with ToxicityClient(args.url, spec.name) as client:
-            report = evaluate(client, spec, args.data, tuple(args.rows))
+            report = evaluate(client, spec, args.data, tuple(args.rows), args.obfuscated)
     except SpecError as err:
         print(f"kotox report failed: {err}", file=sys.stderr)
         return 1

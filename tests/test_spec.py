@@ -66,6 +66,7 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { epochs = 3 }"), "members[0].train.seed"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, epochs = 0 }"), "members[0].train.epochs"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, distill = 1.5 }"), "members[0].train.distill"),
+    (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, augment = 1.5 }"), "members[0].train.augment"),
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, learning_rate = '1e-3' }"),
      "members[0].train.learning_rate"),
     (lambda s: "[ensemble]\nfusion = 'forest'\n" + s, "ensemble.fusion"),

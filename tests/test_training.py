@@ -2,13 +2,16 @@
 
 import dataclasses
 import itertools
+import random
 
 import pytest
 import torch
 
 from kotox_build.data import unlabeled_comments
+from kotox_build.obfuscation import SEPARATORS
 from kotox_build.spec import HEADS, Member, Recipe, load_spec
-from kotox_build.training import STAMP, electra_config, member_config, train_classifier, train_members
+from kotox_build.training import (STAMP, electra_config, member_config, obfuscated_rows, train_classifier,
+                                  train_members)
 from kotox_build.wordpiece import train_wordpiece
 
 # A recipe small enough to train on all 16,672 rows in seconds; the real one is in kotox.toml.
@@ -104,3 +107,25 @@ def test_warm_start_hands_over_the_encoder_and_leaves_the_head_fresh(small_spec,
         assert torch.equal(tensor, expected), name
     assert not torch.equal(started.base_model.embeddings.word_embeddings.weight,
                            cold.base_model.embeddings.word_embeddings.weight)
+
+
+def test_an_augmented_epoch_shows_a_share_of_rows_obfuscated(small_spec):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(small_spec.members[0].checkpoint)
+    texts = ["너 진짜 병신이네", "좋은 하루 보내세요", "ㅋㅋ ok"] * 300
+    ids = tokenizer(texts, truncation=True, max_length=SMALL.train_max_tokens)["input_ids"]
+    shown = obfuscated_rows(ids, texts, dataclasses.replace(SMALL, augment=0.5), tokenizer, random.Random(0))
+    changed = [i for i in range(len(ids)) if shown[i] != ids[i]]
+
+    def syllables(text: str) -> str:
+        return "".join(c for c in text if c not in SEPARATORS)
+
+    for i in changed:  # the same syllables, split by separators: a new text, not a new tokenisation of the old one
+        decoded = tokenizer.decode(shown[i], skip_special_tokens=True)
+        assert decoded != tokenizer.decode(ids[i], skip_special_tokens=True)
+        assert syllables(decoded) == syllables(texts[i]), decoded
+    assert all(texts[i] != "ㅋㅋ ok" for i in changed)  # no Hangul word to split: shown as it is
+    # drawn at 0.5, then at least one word split (chance 1 - 0.5 ** words): 0.375 and 0.4375 of the two Hangul rows
+    assert abs(len(changed) / len(ids) - (0.375 + 0.4375) / 3) < 0.05
+    assert obfuscated_rows(ids, texts, dataclasses.replace(SMALL, augment=0.5), tokenizer, random.Random(0)) == shown
