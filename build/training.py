@@ -155,7 +155,7 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
     model.train()
     for _ in range(recipe.epochs):
         shown = obfuscated_rows(ids, texts, recipe, tokenizer, augment_rng) if recipe.augment else ids
-        for batch in length_batches([len(x) for x in ids], recipe.batch_size, rng):
+        for batch in length_batches([len(x) for x in shown], recipe.batch_size, rng):
             input_ids, mask = pad([shown[i] for i in batch], tokenizer.pad_token_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
                 logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
