@@ -42,12 +42,13 @@ def bootstrap_wins(labels: Sequence[int], predictions: dict[str, Sequence[int]],
     y = np.asarray(labels) == 1
     names = list(predictions)
     hits = np.stack([np.asarray(predictions[n]) == 1 for n in names])  # [predictions, rows]
-    indicators = np.concatenate([hits & y, hits & ~y, ~hits & y])  # tp, fp, fn rows, each [predictions, rows]
+    # tp, fp, fn columns, each [rows, predictions]
+    indicators = np.concatenate([hits & y, hits & ~y, ~hits & y]).T.astype(np.int64)
     rng, rows, chunk = np.random.default_rng(seed), len(y), 250
     counts = []
     for start in range(0, resamples, chunk):  # resample weights in chunks: [chunk, rows] stays small for big sets
         weights = rng.multinomial(rows, np.full(rows, 1 / rows), size=min(chunk, resamples - start))
-        counts.append(weights @ indicators.T.astype(np.int64))
+        counts.append(weights @ indicators)
     tp, fp, fn = np.split(np.concatenate(counts), 3, axis=1)  # each [resamples, predictions]
     with np.errstate(invalid="ignore"):
         f1 = np.nan_to_num(2 * tp / (2 * tp + fp + fn))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from kotox_build import obfuscation
 from kotox_build.data import CORPORA, columns
 from kotox_build.evaluation import (BASELINE, TEACHER, baseline_model, binary_scores, bootstrap_wins,
                                     teacher_model)
 from kotox_build.labelled_rows import read_labelled_rows
-from kotox_build.obfuscation import obfuscate_all
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
 from kotox_build.training import STAMP
@@ -48,8 +48,8 @@ def evaluation_rows(spec: Spec, data: Path | None, rows: tuple[Path, ...],
         texts, labels = columns(read(data))
         sets[key] = (title, texts, labels)
         if obfuscated:
-            sets[f"{key}_obfuscated"] = (f"{title}, every comment obfuscated (obfuscation.py, seed 0)",
-                                         obfuscate_all(texts), labels)
+            sets[f"{key}_obfuscated"] = (f"{title}, every comment obfuscated (obfuscation.py, seed {obfuscation.SEED})",
+                                         obfuscation.obfuscate_all(texts), labels)
     for path in rows:
         sets[str(path)] = (f"{path.name} (labelled rows of your own)", *read_labelled_rows(path, spec.labels))
     return sets
