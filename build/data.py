@@ -17,13 +17,6 @@ KMHAS_HELDOUT = (0.1, 12)  # share of K-MHaS valid held out of all training for 
 FUSION_HOLDOUT = (0.06, 6)  # share of the remaining labelled rows kept from the members to fit stacked fusion; seed
 NSMC_HELDOUT = (0.05, 13)  # share of nsmc/train.tsv held out of all training for evaluation, stratified; seed
 Rows = list[tuple[str, int]]
-BEEP_HATE = ("none", "offensive", "hate")  # BEEP!'s `hate` column; offensive and hate are label 1
-BEEP_BIAS = ("none", "gender", "others")  # BEEP!'s `bias` column
-KMHAS_CATEGORIES = 8  # K-MHaS class ids 0-7 name kinds of hate; 8 is not hate speech
-# A training row's fine labels: BEEP!'s hate level and bias, then one 0/1 per K-MHaS category; UNLABELLED where
-# the row's corpus does not label it (training.auxiliary_loss)
-FINE_LABELS = ("beep hate level", "beep bias") + tuple(f"kmhas class {c}" for c in range(KMHAS_CATEGORIES))
-UNLABELLED = -1
 
 
 def data_dir() -> Path:
@@ -39,39 +32,24 @@ def _tsv_rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
-def _beep_rows(split: str, data: Path | None) -> list[tuple[str, int, tuple[int, ...]]]:
-    """BEEP! `train` or `dev` as (comment, label, fine labels): `hate` none -> 0, offensive/hate -> 1."""
-    rows = _tsv_rows((data or data_dir()) / "beep" / f"{split}.tsv")
-    return [(r["comments"], int(r["hate"] != "none"),
-             (BEEP_HATE.index(r["hate"]), BEEP_BIAS.index(r["bias"])) + (UNLABELLED,) * KMHAS_CATEGORIES)
-            for r in rows]
-
-
-def _kmhas_rows(data: Path | None) -> list[tuple[str, int, tuple[int, ...]]]:
-    """K-MHaS valid as (comment, label, fine labels): class 8 (not hate speech) -> 0, anything else -> 1."""
-    rows = _tsv_rows((data or data_dir()) / "kmhas" / "valid.txt")
-    labelled = [(r["document"], {int(c) for c in r["label"].split(",")}) for r in rows]
-    return [(text, int(classes != {KMHAS_CATEGORIES}),
-             (UNLABELLED, UNLABELLED) + tuple(int(c in classes) for c in range(KMHAS_CATEGORIES)))
-            for text, classes in labelled]
-
-
 def beep(split: str, data: Path | None = None) -> list[tuple[str, int]]:
     """BEEP! `train` or `dev` as (comment, label): `hate` none -> 0, offensive/hate -> 1."""
-    return [(text, label) for text, label, _ in _beep_rows(split, data)]
+    rows = _tsv_rows((data or data_dir()) / "beep" / f"{split}.tsv")
+    return [(r["comments"], int(r["hate"] != "none")) for r in rows]
 
 
 def kmhas_valid(data: Path | None = None) -> list[tuple[str, int]]:
     """K-MHaS valid as (comment, label): class 8 (not hate speech) -> 0, anything else -> 1."""
-    return [(text, label) for text, label, _ in _kmhas_rows(data)]
+    rows = _tsv_rows((data or data_dir()) / "kmhas" / "valid.txt")
+    return [(r["document"], int(r["label"].strip() != "8")) for r in rows]
 
 
-def stratified_split(rows: list[tuple], share: float, seed: int) -> tuple[list[tuple], list[tuple]]:
-    """(kept, held) of rows (text, label, ...): `share` of each label's rows held out at random (fixed `seed`), both
-    in the original order."""
+def stratified_split(rows: list[tuple[str, int]], share: float, seed: int
+                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(kept, held): `share` of each label's rows held out at random (fixed `seed`), both in the original order."""
     rng, held = random.Random(seed), set()
-    for label in sorted({row[1] for row in rows}):
-        indices = [i for i, row in enumerate(rows) if row[1] == label]
+    for label in sorted({y for _, y in rows}):
+        indices = [i for i, (_, y) in enumerate(rows) if y == label]
         held.update(rng.sample(indices, round(share * len(indices))))
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
@@ -81,16 +59,15 @@ def kmhas_heldout(data: Path | None = None) -> list[tuple[str, int]]:
     return stratified_split(kmhas_valid(data), *KMHAS_HELDOUT)[1]
 
 
-def _labelled_splits(data: Path | None) -> tuple[list[tuple], list[tuple]]:
-    """(member training rows, stacked-fusion rows) from BEEP! train + K-MHaS valid without its evaluation slice, as
-    (text, label, fine labels)."""
-    rows = _beep_rows("train", data) + stratified_split(_kmhas_rows(data), *KMHAS_HELDOUT)[0]
+def _labelled_splits(data: Path | None) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(member training rows, stacked-fusion rows) from BEEP! train + K-MHaS valid without its evaluation slice."""
+    rows = beep("train", data) + stratified_split(kmhas_valid(data), *KMHAS_HELDOUT)[0]
     return stratified_split(rows, *FUSION_HOLDOUT)
 
 
-def columns(rows: list[tuple]) -> tuple[list[str], list[int]]:
-    """(texts, labels) of labelled rows (text, label, ...)."""
-    return [row[0] for row in rows], [row[1] for row in rows]
+def columns(rows: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    """(texts, labels) of labelled rows."""
+    return [text for text, _ in rows], [label for _, label in rows]
 
 
 def fusion_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
@@ -142,11 +119,6 @@ def training_rows(data: Path | None = None) -> tuple[list[str], list[int]]:
     return columns(_labelled_splits(data)[0])
 
 
-def training_fine_labels(data: Path | None = None) -> list[tuple[int, ...]]:
-    """The fine labels of `training_rows`, row for row: `FINE_LABELS`, `UNLABELLED` where a corpus has none."""
-    return [row[2] for row in _labelled_splits(data)[0]]
-
-
 def traffic_comments(n: int, seed: int = 0) -> list[str]:
     """`n` labelled comments (the training rows) drawn at random, so lengths are as in real traffic."""
     texts, _ = training_rows()
@@ -164,7 +136,6 @@ class Corpus:
     evaluation_sets: dict[str, tuple[str, Callable[[Path | None], Rows]]]
     fusion_rows: Callable[[Path | None], tuple[list[str], list[int]]] | None = None
     training_note: str = ""
-    fine_labels: Callable[[Path | None], list[tuple[int, ...]]] | None = None  # of training_rows, for `auxiliary`
 
 
 CORPORA = {  # a spec's `ensemble.data`
@@ -173,8 +144,7 @@ CORPORA = {  # a spec's `ensemble.data`
         {"beep_dev": ("BEEP! dev (beep/dev.tsv)", lambda data: beep("dev", data)),
          "kmhas_heldout": (f"K-MHaS held-out slice ({KMHAS_HELDOUT[0]:.0%} of kmhas/valid.txt, stratified, "
                            f"seed {KMHAS_HELDOUT[1]}; never trained on)", kmhas_heldout)},
-        fusion_rows, "BEEP! train + K-MHaS valid without the evaluation slice and the fusion rows",
-        training_fine_labels),
+        fusion_rows, "BEEP! train + K-MHaS valid without the evaluation slice and the fusion rows"),
     "nsmc": Corpus(
         NSMC_FILES, nsmc_training_rows, unlabeled_reviews,
         {"nsmc_heldout": (f"NSMC held-out slice ({NSMC_HELDOUT[0]:.0%} of nsmc/train.tsv, stratified, "

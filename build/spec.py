@@ -42,9 +42,6 @@ class Recipe:
     toxic_weight: float = 2.0  # cross-entropy weight of the toxic class
     distill: float = 0.8  # share of the loss that follows the n-gram teacher's cross-fitted probability (0: off)
     augment: float = 0.0  # share of rows shown obfuscated each epoch (`obfuscation.py`: Phase 5's purpose; 0: off)
-    # weight of a training-only head's loss on the rows' fine labels (data.FINE_LABELS: BEEP!'s hate level and bias,
-    # K-MHaS's hate categories), added to the classifier's; 0: off
-    auxiliary: float = 0.0
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1
@@ -228,10 +225,6 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if not tables:
         raise SpecError(f"{path}: field `members` must list at least one member")
     members = tuple(_member(t if isinstance(t, dict) else {}, i, path) for i, t in enumerate(tables))
-    for i, member in enumerate(members):
-        if member.train and member.train.auxiliary and CORPORA[corpus].fine_labels is None:
-            raise SpecError(f"{path}: field `members[{i}].train.auxiliary` needs fine labels, but data {corpus!r} "
-                            "has none")
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise SpecError(f"{path}: field `members` has duplicate names {names}")

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
-from torch.utils.hooks import RemovableHandle
 from transformers import (AutoModelForSequenceClassification, ElectraConfig, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerFast)
 
@@ -126,55 +125,28 @@ def obfuscated_rows(ids: list[list[int]], texts: list[str], recipe: Recipe, toke
     return shown
 
 
-def auxiliary_loss(logits: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the fine-label losses (`data.FINE_LABELS`): cross-entropy of BEEP!'s hate level and
-    bias, binary cross-entropy of each K-MHaS category; labels `data.UNLABELLED` add nothing."""
-    levels, biases = len(data_module.BEEP_HATE), len(data_module.BEEP_BIAS)
-    heads = ((logits[:, :levels], fine[:, 0]), (logits[:, levels:levels + biases], fine[:, 1]))
-    total = sum(F.cross_entropy(head, target, ignore_index=data_module.UNLABELLED, reduction="sum")
-                for head, target in heads)
-    categories, seen = logits[:, levels + biases:], fine[:, 2:] != data_module.UNLABELLED
-    total = total + F.binary_cross_entropy_with_logits(categories[seen], fine[:, 2:][seen].float(), reduction="sum")
-    return total / len(fine)
-
-
-def auxiliary_head(model: PreTrainedModel) -> tuple[torch.nn.Linear, dict[str, torch.Tensor], RemovableHandle]:
-    """A training-only linear head on the encoder's [CLS] state for the fine labels, the dict that a hook on the
-    encoder fills with that state (key "cls") at every forward pass, and the hook's handle."""
-    hidden = model.base_model.config.hidden_size
-    levels, biases = len(data_module.BEEP_HATE), len(data_module.BEEP_BIAS)
-    head = torch.nn.Linear(hidden, levels + biases + data_module.KMHAS_CATEGORIES)
-    captured: dict[str, torch.Tensor] = {}
-    hook = model.base_model.register_forward_hook(lambda _module, _in, output: captured.update(cls=output[0][:, 0]))
-    return head, captured, hook
-
-
 def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
                      teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
-                     encoder: PreTrainedModel | None = None, fine: torch.Tensor | None = None) -> PreTrainedModel:
+                     encoder: PreTrainedModel | None = None) -> PreTrainedModel:
     """Train a classifier of `config` (ELECTRA, or the CNN head over ELECTRA) in the recipe's precision: AdamW,
     linear warm-up and decay, label 1 (toxic) weighted by `toxic_weight`; from scratch, or from `encoder`'s encoder.
 
     Progress lines are tagged with `label`. With `recipe.distill` > 0, that share of a labelled row's loss is the
     cross-entropy against `teacher`'s toxic probability of the row. With `recipe.augment` > 0, that share of the rows
-    is shown obfuscated each epoch (`obfuscation.obfuscate`, a fresh draw), with its label and teacher target. With
-    `recipe.auxiliary` > 0, a training-only head also learns the rows' `fine` labels [rows, len(FINE_LABELS)] and
-    that weight of its `auxiliary_loss` is added; the classifier returned has no trace of it."""
+    is shown obfuscated each epoch (`obfuscation.obfuscate`, a fresh draw), with its label and teacher target."""
     torch.manual_seed(recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
     if encoder is not None:
         model.base_model.load_state_dict(encoder.base_model.state_dict())
-    aux_head, captured, hook = auxiliary_head(model) if recipe.auxiliary else (None, {}, None)
     ids = tokenizer(texts, truncation=True, max_length=recipe.train_max_tokens)["input_ids"]
     rng, augment_rng = random.Random(recipe.seed), random.Random(f"augment {recipe.seed}")
     per_epoch = math.ceil(len(ids) / recipe.batch_size)
     total = per_epoch * recipe.epochs
     warmup = max(1, int(recipe.warmup_fraction * total))
-    parameters = list(model.named_parameters()) + (list(aux_head.named_parameters("auxiliary")) if aux_head else [])
-    no_decay = {n for n, _ in parameters if n.endswith("bias") or "LayerNorm" in n}
+    no_decay = {n for n, _ in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
     optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in parameters if n not in no_decay], "weight_decay": recipe.weight_decay},
-        {"params": [p for n, p in parameters if n in no_decay], "weight_decay": 0.0},
+        {"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": recipe.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n in no_decay], "weight_decay": 0.0},
     ], lr=recipe.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
@@ -193,25 +165,20 @@ def train_classifier(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: 
                 soft, log_probs = teacher[batch], logits.log_softmax(-1)
                 follow = -(soft * log_probs[:, 1] + (1 - soft) * log_probs[:, 0])
                 loss = (1 - recipe.distill) * loss + recipe.distill * follow.mean()
-            if aux_head is not None:
-                loss = loss + recipe.auxiliary * auxiliary_loss(aux_head(captured["cls"].float()), fine[batch])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for _, p in parameters], 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             step += 1
             report(step, loss.item())
-    if hook is not None:
-        hook.remove()
     return model.eval()
 
 
 def warm_start_recipe(recipe: Recipe) -> Recipe:
     """How the NSMC warm start of a member trained by `recipe` is trained: its encoder shape, one sentiment epoch."""
     return dataclasses.replace(recipe, seed=WARM_START_SEED, learning_rate=WARM_START_LEARNING_RATE, epochs=1,
-                               toxic_weight=1.0, distill=0.0, augment=0.0, auxiliary=0.0, head="linear",
-                               warm_start="none", soup=1)
+                               toxic_weight=1.0, distill=0.0, augment=0.0, head="linear", warm_start="none", soup=1)
 
 
 def warm_start_classifier(warm: Recipe, tokenizer: PreTrainedTokenizerFast, max_tokens: int,
@@ -237,18 +204,17 @@ def _fine_tune(recipe: Recipe, *args) -> dict[str, torch.Tensor]:
 
 def train_soup(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int],
                teacher: torch.Tensor | None, config: PretrainedConfig, label: str,
-               encoder: PreTrainedModel | None, fine: torch.Tensor | None = None) -> PreTrainedModel:
+               encoder: PreTrainedModel | None) -> PreTrainedModel:
     """`train_classifier`, or with `recipe.soup` > 1 a uniform model soup: that many fine-tunes from `encoder`
     (`soup_recipes`), trained side by side in one process per core, their weights averaged."""
     recipes = soup_recipes(recipe)
     if len(recipes) == 1:
-        return train_classifier(recipe, tokenizer, texts, labels, teacher, config, label, encoder, fine)
+        return train_classifier(recipe, tokenizer, texts, labels, teacher, config, label, encoder)
     tags = [f"{label} {k}/{len(recipes)}" for k in range(1, len(recipes) + 1)]
     shared = (tokenizer, texts, labels, teacher, config)
     with ProcessPoolExecutor(min(len(recipes), os.cpu_count() or 1),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        states = list(pool.map(_fine_tune, recipes, *map(itertools.repeat, shared), tags, itertools.repeat(encoder),
-                               itertools.repeat(fine)))
+        states = list(pool.map(_fine_tune, recipes, *map(itertools.repeat, shared), tags, itertools.repeat(encoder)))
     model = AutoModelForSequenceClassification.from_config(config)
     model.load_state_dict({name: sum(state[name] for state in states) / len(states) if first.is_floating_point()
                            else first for name, first in states[0].items()})
@@ -284,8 +250,6 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
         teacher = torch.tensor(evaluation.cross_fitted_teacher(texts, labels), dtype=torch.float32)
         print(f"kotox train: teacher = {evaluation.TEACHER}, 5-fold cross-fitted, in {time.monotonic() - start:.0f}s",
               flush=True)
-    fine = (torch.tensor(corpus.fine_labels(data), dtype=torch.long) if any(m.train.auxiliary for m in stale)
-            else None)
     warm_starts: dict[Recipe, PreTrainedModel] = {}  # by warm_start_recipe: members of one shape share one
     for i, member in enumerate(stale, 1):
         recipe, began = member.train, time.monotonic()
@@ -303,8 +267,7 @@ def train_members(spec: Spec, data: Path | None = None) -> list[Member]:
                           f"{time.monotonic() - warm_began:.0f}s", flush=True)
                 encoder = warm_starts[warm]
             model = train_soup(recipe, tokenizer, texts, labels, teacher,
-                               member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name, encoder,
-                               fine)
+                               member_config(recipe, tokenizer, spec.labels, spec.max_tokens), member.name, encoder)
         finally:
             torch.set_num_threads(threads)
         model.save_pretrained(member.checkpoint)

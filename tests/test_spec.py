@@ -74,8 +74,6 @@ def test_train_table_overrides_recipe_defaults(tmp_path):
     (lambda s: s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, precision = 'fp8' }"),
      "members[0].train.precision"),
     (lambda s: "[ensemble]\ndata = 'nsmc'\nfusion = 'stacked'\n" + s, "ensemble.fusion_rows"),
-    (lambda s: "[ensemble]\ndata = 'nsmc'\n" + s.replace("weight = 0.25", "weight = 0.25\ntrain = { seed = 1, auxiliary = 0.3 }"),
-     "members[0].train.auxiliary"),
     (lambda s: "[ensemble]\nfusion_rows = 'rows.tsv'\n" + s, "ensemble.fusion_rows"),
     (lambda s: "[ensemble]\nfusion = 'stacked'\nfusion_rows = 3\n" + s, "ensemble.fusion_rows"),
     (lambda s: "[ensemble]\nlabels = ['bad', 'very good']\n" + s, "ensemble.labels"),

@@ -7,12 +7,11 @@ import random
 import pytest
 import torch
 
-from kotox_build import data
 from kotox_build.data import unlabeled_comments
 from kotox_build.obfuscation import SEPARATORS
 from kotox_build.spec import HEADS, Member, Recipe, load_spec
-from kotox_build.training import (STAMP, auxiliary_loss, electra_config, member_config, obfuscated_rows,
-                                  train_classifier, train_members)
+from kotox_build.training import (STAMP, electra_config, member_config, obfuscated_rows, train_classifier,
+                                  train_members)
 from kotox_build.wordpiece import train_wordpiece
 
 # A recipe small enough to train on all 16,672 rows in seconds; the real one is in kotox.toml.
@@ -130,43 +129,3 @@ def test_an_augmented_epoch_shows_a_share_of_rows_obfuscated(small_spec):
     # drawn at 0.5, then at least one word split (chance 1 - 0.5 ** words): 0.375 and 0.4375 of the two Hangul rows
     assert abs(len(changed) / len(ids) - (0.375 + 0.4375) / 3) < 0.05
     assert obfuscated_rows(ids, texts, dataclasses.replace(SMALL, augment=0.5), tokenizer, random.Random(0)) == shown
-
-
-def test_fine_labels_line_up_with_the_training_rows():
-    texts, labels = data.training_rows()
-    fine = data.training_fine_labels()
-    assert len(fine) == len(texts) and all(len(f) == len(data.FINE_LABELS) for f in fine)
-    beep, kmhas = [f[0] != data.UNLABELLED for f in fine], [f[2] != data.UNLABELLED for f in fine]
-    assert all(b != k for b, k in zip(beep, kmhas))  # each row labelled by exactly one corpus
-    assert 0.4 < sum(beep) / len(fine) < 0.6
-    for f, label in zip(fine, labels):  # toxic exactly when BEEP! says offensive or hate / K-MHaS names a category
-        assert label == (f[0] > 0 if f[0] != data.UNLABELLED else any(c == 1 for c in f[2:]))
-
-
-def test_auxiliary_loss_counts_only_the_labels_a_row_has():
-    torch.manual_seed(0)
-    logits = torch.randn(3, len(data.FINE_LABELS) - 2 + len(data.BEEP_HATE) + len(data.BEEP_BIAS))
-    u = data.UNLABELLED
-    fine = torch.tensor([[2, 1] + [u] * 8, [u, u] + [1, 0, 0, 1, 0, 0, 0, 0], [u] * 10])
-    expected = (torch.nn.functional.cross_entropy(logits[:1, :3], fine[:1, 0], reduction="sum")
-                + torch.nn.functional.cross_entropy(logits[:1, 3:6], fine[:1, 1], reduction="sum")
-                + torch.nn.functional.binary_cross_entropy_with_logits(logits[1, 6:], fine[1, 2:].float(),
-                                                                       reduction="sum")) / 3
-    assert torch.allclose(auxiliary_loss(logits, fine), expected)
-    assert auxiliary_loss(logits[2:], fine[2:]) == 0
-
-
-@pytest.mark.parametrize("head", HEADS)
-def test_auxiliary_head_changes_the_weights_and_leaves_no_trace(small_spec, head):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(small_spec.members[0].checkpoint)
-    texts, labels = (column[:512] for column in data.training_rows())
-    fine = torch.tensor(data.training_fine_labels()[:512])
-    plain, helped = (dataclasses.replace(SMALL, head=head, distill=0.0, auxiliary=weight) for weight in (0.0, 0.5))
-    config = member_config(plain, tokenizer, small_spec.labels, 256)
-    without = train_classifier(plain, tokenizer, texts, labels, None, config, "test", fine=fine)
-    model = train_classifier(helped, tokenizer, texts, labels, None, config, "test", fine=fine)
-    assert model.state_dict().keys() == without.state_dict().keys()
-    assert not model.base_model._forward_hooks
-    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), without.state_dict().values()))
