@@ -6,11 +6,11 @@ STAMP := $(VENV)/.kotox-installed
 
 .PHONY: setup perf-tools monitoring-tools demo sentiment test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
 
-$(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt
+$(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ./client -e ".[test]"
-	$(PY) -m pip install -q -r loadtest/requirements.txt  # second step: see loadtest/requirements.txt
+	$(PY) -m pip install -q -c constraints.txt -e ./client -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt -r loadtest/requirements.txt  # second step: see loadtest/requirements.txt
 	touch $@
 
 setup: $(STAMP)
