@@ -1,4 +1,5 @@
-"""Read the deployment files the tests check: rendered kustomize overlays, Prometheus rules, the adapter rule."""
+"""Read the deployment files the tests check: rendered kustomize overlays, Prometheus rules, the adapter rule, the
+version pins of requirements and constraints files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "server" / "k8s"
@@ -56,3 +59,15 @@ def monitoring_script(name: str) -> ModuleType:
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look the module up
     spec.loader.exec_module(module)
     return module
+
+
+def pins(path: Path) -> dict[str, str]:
+    """Package name -> exact version of a requirements or constraints file's `name==version` lines."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            (spec,) = Requirement(line).specifier
+            assert spec.operator == "==", f"{path.name}: {line} is not an exact pin"
+            found[canonicalize_name(Requirement(line).name)] = spec.version
+    return found

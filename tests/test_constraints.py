@@ -2,24 +2,8 @@
 container's pins, so the tokenizer.json written here is read by the same tokenizers version there."""
 
 from importlib.metadata import version
-from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def pins(path: Path) -> dict[str, str]:
-    """Package name -> exact version of a requirements or constraints file's `name==version` lines."""
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            (spec,) = Requirement(line).specifier
-            assert spec.operator == "==", f"{path.name}: {line} is not an exact pin"
-            found[canonicalize_name(Requirement(line).name)] = spec.version
-    return found
+from deployment_files import ROOT, pins
 
 
 def test_the_environment_has_the_pinned_versions():

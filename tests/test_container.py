@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+from deployment_files import pins
 from kotox_build.repository import SERVED_AT
 from kotox_client import contract
 from kotox_server.triton import Ports, TritonServer
@@ -126,18 +128,12 @@ def test_server_runs_as_a_non_root_user():
 
 
 def test_container_adds_only_pinned_packages_the_project_also_allows():
-    project = {Requirement(d).name: Requirement(d) for d in
+    project = {canonicalize_name(Requirement(d).name): Requirement(d) for d in
                tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
-    for line in REQUIREMENTS.read_text().splitlines():
-        line = line.split(" #")[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        pin = Requirement(line)
-        (spec,) = pin.specifier
-        assert spec.operator == "==", f"{line}: the image must pin an exact version"
-        assert spec.version in project[pin.name].specifier, f"{line} is outside pyproject's {project[pin.name]}"
-    assert {Requirement(ln.split(" #")[0]).name for ln in REQUIREMENTS.read_text().splitlines()
-            if ln.strip() and not ln.startswith("#")} >= {"tokenizers", "numpy"}
+    pinned = pins(REQUIREMENTS)  # the image must pin exact versions
+    for name, exact in pinned.items():
+        assert exact in project[name].specifier, f"{name}=={exact} is outside pyproject's {project[name]}"
+    assert pinned.keys() >= {"tokenizers", "numpy"}
 
 
 def _guarded(tree: ast.AST) -> set[int]:
