@@ -83,11 +83,6 @@ def teacher_model():
     return _tfidf_logistic(*TEACHER_SETTINGS)
 
 
-def baseline_predictions(train_texts: list[str], train_labels: list[int], texts: list[str]) -> list[int]:
-    """Fit the `BASELINE` on the training rows and predict 0/1 for `texts`."""
-    return baseline_model().fit(train_texts, train_labels).predict(texts).tolist()
-
-
 def cross_fitted_teacher(texts: list[str], labels: list[int], folds: int = 5) -> np.ndarray:
     """The `TEACHER`'s toxic probability for each row from a model that never saw it (stratified k-fold, seed 0)."""
     from sklearn.model_selection import StratifiedKFold
