@@ -32,16 +32,58 @@ def _tsv_rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """A corpus's own tab-separated file layout: its text and label columns, and its label value -> 0 / 1
+    (`ValueError` saying what it expected otherwise)."""
+
+    name: str
+    text: str
+    label: str
+    binary: Callable[[str], int]
+
+    def row(self, row: dict[str, str]) -> tuple[str, int]:
+        """(text, label 0 / 1) of one row read by its header."""
+        if row.get(self.label) is None:
+            raise ValueError(f"`{self.label}` is missing")
+        return row[self.text], self.binary(row[self.label])
+
+
+def _beep_hate(value: str) -> int:
+    """BEEP!'s `hate`: none -> 0, offensive or hate -> 1."""
+    if value not in ("none", "offensive", "hate"):
+        raise ValueError(f"`hate` must be none, offensive or hate, got {value!r}")
+    return int(value != "none")
+
+
+def _kmhas_classes(value: str) -> int:
+    """K-MHaS's `label` (comma-separated class ids 0 - 8): 8 alone (not hate speech) -> 0, any hate class -> 1."""
+    ids = value.strip().split(",")
+    if not all(i.isdigit() and int(i) <= 8 for i in ids):
+        raise ValueError(f"`label` must be K-MHaS class ids 0 - 8, comma-separated, got {value!r}")
+    return int(ids != ["8"])
+
+
+def _nsmc_sentiment(value: str) -> int:
+    """NSMC's `label`: 0 negative, 1 positive."""
+    if value not in ("0", "1"):
+        raise ValueError(f"`label` must be 0 (negative) or 1 (positive), got {value!r}")
+    return int(value)
+
+
+BEEP_LAYOUT = Layout("BEEP!", "comments", "hate", _beep_hate)
+KMHAS_LAYOUT = Layout("K-MHaS", "document", "label", _kmhas_classes)
+NSMC_LAYOUT = Layout("NSMC", "document", "label", _nsmc_sentiment)
+
+
 def beep(split: str, data: Path | None = None) -> list[tuple[str, int]]:
     """BEEP! `train` or `dev` as (comment, label): `hate` none -> 0, offensive/hate -> 1."""
-    rows = _tsv_rows((data or data_dir()) / "beep" / f"{split}.tsv")
-    return [(r["comments"], int(r["hate"] != "none")) for r in rows]
+    return [BEEP_LAYOUT.row(r) for r in _tsv_rows((data or data_dir()) / "beep" / f"{split}.tsv")]
 
 
 def kmhas_valid(data: Path | None = None) -> list[tuple[str, int]]:
     """K-MHaS valid as (comment, label): class 8 (not hate speech) -> 0, anything else -> 1."""
-    rows = _tsv_rows((data or data_dir()) / "kmhas" / "valid.txt")
-    return [(r["document"], int(r["label"].strip() != "8")) for r in rows]
+    return [KMHAS_LAYOUT.row(r) for r in _tsv_rows((data or data_dir()) / "kmhas" / "valid.txt")]
 
 
 def stratified_split(rows: list[tuple[str, int]], share: float, seed: int
@@ -93,7 +135,7 @@ def every_comment(data: Path | None = None) -> Iterator[str]:
 
 def nsmc(data: Path | None = None) -> Rows:
     """NSMC train as (review, label): 0 negative, 1 positive."""
-    return [(r["document"], int(r["label"])) for r in _tsv_rows((data or data_dir()) / "nsmc" / "train.tsv")]
+    return [NSMC_LAYOUT.row(r) for r in _tsv_rows((data or data_dir()) / "nsmc" / "train.tsv")]
 
 
 def nsmc_heldout(data: Path | None = None) -> Rows:
@@ -128,7 +170,8 @@ def traffic_comments(n: int, seed: int = 0) -> list[str]:
 @dataclass(frozen=True)
 class Corpus:
     """One task of the data folder: the files its members learn from, their training rows, the unlabeled text their
-    tokenizer is also built from, the held-out evaluation sets (key: (title, rows)) and the stacked-fusion rows."""
+    tokenizer is also built from, the held-out evaluation sets (key: (title, rows)), the stacked-fusion rows and its
+    corpora's own file layouts (read as labelled rows of your own beside `text` / `label`)."""
 
     files: tuple[str, ...]
     training_rows: Callable[[Path | None], tuple[list[str], list[int]]]
@@ -136,6 +179,7 @@ class Corpus:
     evaluation_sets: dict[str, tuple[str, Callable[[Path | None], Rows]]]
     fusion_rows: Callable[[Path | None], tuple[list[str], list[int]]] | None = None
     training_note: str = ""
+    layouts: tuple[Layout, ...] = ()
 
 
 CORPORA = {  # a spec's `ensemble.data`
@@ -144,10 +188,11 @@ CORPORA = {  # a spec's `ensemble.data`
         {"beep_dev": ("BEEP! dev (beep/dev.tsv)", lambda data: beep("dev", data)),
          "kmhas_heldout": (f"K-MHaS held-out slice ({KMHAS_HELDOUT[0]:.0%} of kmhas/valid.txt, stratified, "
                            f"seed {KMHAS_HELDOUT[1]}; never trained on)", kmhas_heldout)},
-        fusion_rows, "BEEP! train + K-MHaS valid without the evaluation slice and the fusion rows"),
+        fusion_rows, "BEEP! train + K-MHaS valid without the evaluation slice and the fusion rows",
+        (BEEP_LAYOUT, KMHAS_LAYOUT)),
     "nsmc": Corpus(
         NSMC_FILES, nsmc_training_rows, unlabeled_reviews,
         {"nsmc_heldout": (f"NSMC held-out slice ({NSMC_HELDOUT[0]:.0%} of nsmc/train.tsv, stratified, "
                           f"seed {NSMC_HELDOUT[1]}; never trained on)", nsmc_heldout)},
-        training_note="nsmc/train.tsv without the evaluation slice"),
+        training_note="nsmc/train.tsv without the evaluation slice", layouts=(NSMC_LAYOUT,)),
 }

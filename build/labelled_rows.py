@@ -1,4 +1,5 @@
-"""Labelled comment files of your own (`text`, `label`; .tsv or .jsonl): stacked-fusion rows and evaluation sets."""
+"""Labelled comment files of your own (`text`, `label`; .tsv or .jsonl), or in a corpus's own layout (BEEP!'s
+`comments` / `hate`, K-MHaS's `document` / `label`): stacked-fusion rows and evaluation sets."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import csv
 import json
 from pathlib import Path
 
+from kotox_build.data import Layout
 from kotox_build.spec import SpecError
 
-FORMATS = (".tsv", ".jsonl")  # tab-separated with a header, or JSON Lines
+FORMATS = (".tsv", ".txt", ".jsonl")  # tab-separated with a header (K-MHaS publishes .txt), or JSON Lines
 COLUMNS = ("text", "label")
 
 
@@ -21,19 +23,45 @@ def _label(value: object, labels: tuple[str, str], where: str) -> int:
     return names[key]
 
 
-def _raw_rows(path: Path) -> list[tuple[str, dict]]:
-    """(where, row) for each row of a .tsv (header naming the columns, no quoting) or .jsonl file."""
+def _layout_of(path: Path, header: list[str], layouts: tuple[Layout, ...]) -> Layout | None:
+    """The corpus layout a tab-separated header is in: None for `text` / `label`; refused when none or several fit."""
+    if all(c in header for c in COLUMNS):
+        return None
+    fits = [layout for layout in layouts if layout.text in header and layout.label in header]
+    if len(fits) > 1:
+        raise SpecError(f"{path}:1: the header fits {' and '.join(f.name for f in fits)}'s layouts at once; keep one's "
+                        f"columns, got {tuple(header)}")
+    if not fits:
+        known = "".join(f", or {layout.name}'s ({layout.text!r}, {layout.label!r})" for layout in layouts)
+        raise SpecError(f"{path}:1: the header must name the columns {COLUMNS}{known}; got {tuple(header)}")
+    return fits[0]
+
+
+def _tab_separated_rows(path: Path, f, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
+    """(where, row with `text` and `label`) for each row under a header naming `COLUMNS` or a corpus layout's."""
+    reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+    layout = _layout_of(path, reader.fieldnames or [], layouts)
+    rows = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if layout:
+            try:
+                row = dict(zip(COLUMNS, layout.row(row)))
+            except ValueError as err:
+                raise SpecError(f"{where}: {layout.name} {err}") from None
+        rows.append((where, row))
+    return rows
+
+
+def _raw_rows(path: Path, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
+    """(where, row) for each row of a tab-separated (header naming the columns, no quoting) or .jsonl file."""
     if path.suffix not in FORMATS:
-        raise SpecError(f"{path}: labelled rows must be a {' or '.join(FORMATS)} file")
+        raise SpecError(f"{path}: labelled rows must be a {', '.join(FORMATS)} file")
     if not path.is_file():
         raise SpecError(f"{path}: labelled rows file not found")
     with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix == ".tsv":
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise SpecError(f"{path}:1: the header must name the columns {COLUMNS}, missing {missing}")
-            return [(f"{path}:{reader.line_num}", row) for row in reader]
+        if path.suffix != ".jsonl":
+            return _tab_separated_rows(path, f, layouts)
         rows = []
         for number, line in enumerate(f, 1):
             if line.strip():
@@ -47,10 +75,12 @@ def _raw_rows(path: Path) -> list[tuple[str, dict]]:
         return rows
 
 
-def read_labelled_rows(path: Path, labels: tuple[str, str]) -> tuple[list[str], list[int]]:
-    """A labelled rows file as (texts, labels 0 / 1)."""
+def read_labelled_rows(path: Path, labels: tuple[str, str],
+                       layouts: tuple[Layout, ...] = ()) -> tuple[list[str], list[int]]:
+    """A labelled rows file as (texts, labels 0 / 1); a tab-separated one may be in one of `layouts` (its task's
+    corpora's own, `Corpus.layouts`)."""
     texts, classes = [], []
-    for where, row in _raw_rows(path):
+    for where, row in _raw_rows(path, layouts):
         if not isinstance(row["text"], str):
             raise SpecError(f"{where}: text must be a string, got {row['text']!r}")
         texts.append(row["text"])

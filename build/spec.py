@@ -88,8 +88,8 @@ class Spec:
     # time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
     max_queue_size: int = 256
     fusion: str = "weighted"  # one of FUSIONS
-    # stacked fusion: a labelled file (`text`, `label` columns; .tsv or .jsonl) of rows no member trained on, to fit
-    # the combiner on; None: the task's own held-out rows in the data folder (data.CORPORA[data].fusion_rows)
+    # stacked fusion: a labelled file (labelled_rows.py: `text` / `label`, or a corpus's own layout) of rows no member
+    # trained on, to fit the combiner on; None: the task's own held-out rows in the data folder (data.CORPORA[data].fusion_rows)
     fusion_rows: Path | None = None
     data: str = "toxicity"  # the task in the data folder (data.CORPORA): what demo members train and are scored on
 

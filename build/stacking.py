@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from kotox_build.data import CORPORA
+from kotox_build.data import CORPORA, Layout
 from kotox_build.export import ONNX_OUTPUT, encode
 from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.spec import Spec, SpecError
@@ -16,9 +16,10 @@ COMBINER = "LogisticRegression(C=1) on the members' toxic log-odds (logit 1 - lo
 BATCH = 64
 
 
-def read_fusion_rows(path: Path, labels: tuple[str, str]) -> tuple[list[str], list[int]]:
+def read_fusion_rows(path: Path, labels: tuple[str, str], layouts: tuple[Layout, ...] = ()
+                     ) -> tuple[list[str], list[int]]:
     """A spec's own labelled fusion rows as (texts, labels), both classes present."""
-    texts, classes = read_labelled_rows(path, labels)
+    texts, classes = read_labelled_rows(path, labels, layouts)
     if set(classes) != {0, 1}:
         raise SpecError(f"{path}: fusion rows need both labels to fit a combiner, got {len(texts)} rows of "
                         f"{sorted(set(classes))}")
@@ -29,7 +30,7 @@ def fusion_rows_of(spec: Spec, data: Path | None = None) -> tuple[list[str], lis
     """The rows a spec's stacked combiner is fitted on, as (texts, labels, where they come from): its own
     `fusion_rows` file, else its task's held-out rows in the data folder."""
     if spec.fusion_rows:
-        texts, labels = read_fusion_rows(spec.fusion_rows, spec.labels)
+        texts, labels = read_fusion_rows(spec.fusion_rows, spec.labels, CORPORA[spec.data].layouts)
         return texts, labels, f"{len(texts)} labelled rows of {spec.fusion_rows.name} (ensemble.fusion_rows)"
     texts, labels = CORPORA[spec.data].fusion_rows(data)
     return texts, labels, f"{len(texts)} held-out labelled rows no member trained on (kotox_build.data.fusion_rows)"

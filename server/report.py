@@ -51,7 +51,8 @@ def evaluation_rows(spec: Spec, data: Path | None, rows: tuple[Path, ...],
             sets[f"{key}_obfuscated"] = (f"{title}, every comment obfuscated (obfuscation.py, seed {obfuscation.SEED})",
                                          obfuscation.obfuscate_all(texts), labels)
     for path in rows:
-        sets[str(path)] = (f"{path.name} (labelled rows of your own)", *read_labelled_rows(path, spec.labels))
+        sets[str(path)] = (f"{path.name} (labelled rows of your own)",
+                           *read_labelled_rows(path, spec.labels, CORPORA[spec.data].layouts))
     return sets
 
 
@@ -59,7 +60,7 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
              obfuscated: bool = False) -> dict:
     """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
     set of the spec's task (and, with `obfuscated`, its obfuscated copy), and on each labelled file in `rows`
-    (`labelled_rows`: .tsv or .jsonl).
+    (`labelled_rows`: `text` / `label` .tsv or .jsonl, or a corpus's own layout).
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with

@@ -1,6 +1,7 @@
 """The demo ensembles (kotox.toml: phase2 + phase4, weighted; examples/seed-roadmap.toml: + phase5 CNN head, stacked),
 trained from the data folder and served, beat the TF-IDF baseline on BEEP! dev and the held-out K-MHaS slice."""
 
+import csv
 import json
 
 import pytest
@@ -8,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import free_server_ports
 from everyday_comments import BENIGN, INSULTS
-from kotox_build.data import CORPORA
+from kotox_build.data import CORPORA, data_dir, kmhas_heldout
 from kotox_build.evaluation import binary_scores
 from kotox_build.pipeline import build
 from kotox_build.spec import DEFAULT_SPEC, load_spec
@@ -35,12 +36,18 @@ def served(request, tmp_path_factory):
     everyday = folder / "everyday.tsv"  # a labelled file of one's own, scored by the report beside its sets
     everyday.write_text("text\tlabel\n" + "".join(f"{t}\t{spec.labels[0]}\n" for t in BENIGN)
                         + "".join(f"{t}\t{spec.labels[1]}\n" for t in INSULTS), encoding="utf-8")
+    with (data_dir() / "kmhas" / "valid.txt").open(encoding="utf-8", newline="") as f:  # comment -> class ids
+        classes = {r["document"]: r["label"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
+    kmhas_layout = folder / "kmhas_slice.txt"  # the K-MHaS slice as K-MHaS publishes its files: class ids, .txt
+    kmhas_layout.write_text("document\tlabel\n" + "".join(f"{t}\t{classes[t]}\n" for t, _ in kmhas_heldout()),
+                            encoding="utf-8")
     with TritonServer(repository, free_server_ports()) as server, \
             ToxicityClient(server.ports.grpc_url, spec.name) as client:
         obfuscated = {key: (labels, member_probabilities(client, spec, texts)[0])
                       for key, (_, texts, labels) in evaluation_rows(spec, None, (), obfuscated=True).items()
                       if key not in EVALUATION_SETS}
-        return (spec, evaluate(client, spec, rows=(everyday,), obfuscated=True), client.classify(SAMPLES["toxicity"]),
+        return (spec, evaluate(client, spec, rows=(everyday, kmhas_layout), obfuscated=True),
+                client.classify(SAMPLES["toxicity"]),
                 client.classify(BENIGN + INSULTS), obfuscated)
 
 
@@ -91,12 +98,19 @@ def test_report_scores_a_labelled_file_of_ones_own_as_the_served_answers(served)
     assert {m.name for m in spec.members} | {"baseline"} <= set(own["results"])
 
 
+def test_report_reads_a_corpus_file_in_its_own_layout(served):
+    """A held-out file as K-MHaS publishes it (class ids, .txt) scores exactly as the same rows read by the trainer."""
+    _, report, *_ = served
+    [own] = [s for key, s in report["sets"].items() if key.endswith("kmhas_slice.txt")]
+    assert own["results"] == report["sets"]["kmhas_heldout"]["results"]
+
+
 def test_report_is_written_as_markdown_and_json(served, tmp_path):
     spec, report, *_ = served
     markdown = write_report(report, tmp_path).read_text(encoding="utf-8")
     for name in [m.name for m in spec.members] + ["weighted fusion", "stacked fusion", "baseline"]:
         assert f"| {name}" in markdown or f"| **{name}** (served)" in markdown, name
-    tables = 2 * len(EVALUATION_SETS) + 1  # each set, its obfuscated copy, the labelled file of one's own
+    tables = 2 * len(EVALUATION_SETS) + 2  # each set, its obfuscated copy, the two labelled files of one's own
     assert markdown.count("| F1 |") == markdown.count("beats baseline: F1 / acc / both |") == tables
     for s in report["sets"].values():  # how sure each row's difference from the baseline is (paired bootstrap)
         assert set(s["beats_baseline"]) == set(s["results"]) - {"baseline"}

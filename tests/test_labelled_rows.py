@@ -1,15 +1,17 @@
-"""Labelled files of your own (stacked-fusion rows, report sets): .tsv or .jsonl, labels as 0 / 1 or the spec's names;
-a bad file is refused naming the file, the line and the problem."""
+"""Labelled files of your own (stacked-fusion rows, report sets): .tsv or .jsonl, labels as 0 / 1 or the spec's names,
+or a corpus's own layout read by its label rule; a bad file is refused naming the file, the line and the problem."""
 
 import json
 
 import pytest
 
+from kotox_build import data
 from kotox_build.spec import SpecError
 from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.stacking import read_fusion_rows
 
 LABELS = ("clean", "toxic")
+LAYOUTS = data.CORPORA["toxicity"].layouts
 
 
 def test_tsv_takes_numbers_or_label_names_and_ignores_other_columns(tmp_path):
@@ -35,13 +37,17 @@ def test_jsonl_rows_skip_blank_lines(tmp_path):
     ("rows.jsonl", '{"text": "안녕", "label": 0}\n{"text": "바보"\n', ":2: not valid JSON"),
     ("rows.jsonl", '{"text": 7, "label": 1}\n', ":1: text must be a string"),
     ("rows.jsonl", '["안녕", 0]\n', ":1: each line must be an object"),
-    ("rows.csv", "text,label\n안녕,0\n", "must be a .tsv or .jsonl file"),
+    ("rows.csv", "text,label\n안녕,0\n", "must be a .tsv, .txt, .jsonl file"),
+    ("test.txt", "document\tlabel\n안녕\t8\n바보\t9\n", ":3: K-MHaS `label` must be K-MHaS class ids 0 - 8"),
+    ("test.txt", "document\tlabel\n안녕\t8\n바보\n", ":3: K-MHaS `label` is missing"),
+    ("test.tsv", "comments\thate\n안녕\tnone\n바보\tmaybe\n", ":3: BEEP! `hate` must be none, offensive or hate"),
+    ("both.tsv", "comments\thate\tdocument\tlabel\n안녕\tnone\t안녕\t8\n", ":1: the header fits BEEP! and K-MHaS's layouts"),
 ])
 def test_bad_rows_are_refused_naming_file_line_and_problem(tmp_path, name, text, problem):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as err:
-        read_labelled_rows(path, LABELS)
+        read_labelled_rows(path, LABELS, LAYOUTS)
     assert str(path) in str(err.value) and problem in str(err.value)
 
 
@@ -56,3 +62,28 @@ def test_fusion_rows_need_both_labels(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(SpecError, match="not found"):
         read_labelled_rows(tmp_path / "rows.tsv", LABELS)
+
+
+def test_corpus_layouts_read_by_their_label_rules(tmp_path):
+    kmhas = tmp_path / "kmhas_test.txt"  # K-MHaS: class ids, 8 alone is not hate speech; 0 (origin) is hate
+    kmhas.write_text("document\tlabel\n좋은 하루\t8\n어디 출신이냐\t0\n꺼져라\t1,3\n", encoding="utf-8")
+    assert read_labelled_rows(kmhas, LABELS, LAYOUTS) == (["좋은 하루", "어디 출신이냐", "꺼져라"], [0, 1, 1])
+    beep = tmp_path / "beep_test.tsv"
+    beep.write_text("comments\tcontain_gender_bias\tbias\thate\n좋다\tFalse\tnone\tnone\n"
+                    "별로\tFalse\tnone\toffensive\n꺼져\tTrue\tgender\thate\n", encoding="utf-8")
+    assert read_labelled_rows(beep, LABELS, LAYOUTS) == (["좋다", "별로", "꺼져"], [0, 1, 1])
+    with pytest.raises(SpecError, match="the header must name the columns"):
+        read_labelled_rows(kmhas, LABELS)  # a caller without the task's layouts reads `text` / `label` only
+
+
+def test_sentiment_task_reads_nsmc_layout(tmp_path):
+    path = tmp_path / "reviews.tsv"
+    path.write_text("id\tdocument\tlabel\n1\t최고의 영화\t1\n2\t지루하다\t0\n", encoding="utf-8")
+    assert read_labelled_rows(path, ("negative", "positive"), data.CORPORA["nsmc"].layouts) == (
+        ["최고의 영화", "지루하다"], [1, 0])
+
+
+@pytest.mark.parametrize("name, rows", [("beep/dev.tsv", lambda: data.beep("dev")),
+                                        ("kmhas/valid.txt", data.kmhas_valid)])
+def test_the_data_folders_own_files_read_as_the_trainer_reads_them(name, rows):
+    assert read_labelled_rows(data.data_dir() / name, LABELS, LAYOUTS) == data.columns(rows())
