@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import TextIO
 
 from kotox_build.data import Layout
 from kotox_build.spec import SpecError
@@ -37,7 +38,7 @@ def _layout_of(path: Path, header: list[str], layouts: tuple[Layout, ...]) -> La
     return fits[0]
 
 
-def _tab_separated_rows(path: Path, f, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
+def _tab_separated_rows(path: Path, f: TextIO, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
     """(where, row with `text` and `label`) for each row under a header naming `COLUMNS` or a corpus layout's."""
     reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
     layout = _layout_of(path, reader.fieldnames or [], layouts)
