@@ -54,7 +54,7 @@ def _batched(name: str, spec: Spec, **fields) -> mc.ModelConfig:
 
 
 def queue_policy(spec: Spec) -> mc.ModelQueuePolicy:
-    """The ONNX Runtime build's admission bound, on the tokenizer: a request queued past `queue_timeout_ms` (or the
+    """The admission bound of ONNX Runtime builds (on the tokenizer) and BLS entries: a request queued past `queue_timeout_ms` (or the
     client's shorter timeout) or beyond `max_queue_size` waiting is refused with UNAVAILABLE. Later steps take no
     queue policy: Triton 2.51 leaves an ensemble request hanging when a later step's queue refuses it. The price:
     any policy turns off the batcher's prefetching, and then a request can wait out its 500 ms idle wait

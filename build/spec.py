@@ -81,11 +81,11 @@ class Spec:
     max_comment_bytes: int = 1 << 20  # longer comments are refused (INVALID_ARGUMENT); shorter ones are cut exactly
     # A request not started by every member this long after tokenizing (or within the caller's shorter timeout) is
     # refused unrun (UNAVAILABLE: retry later), and while members' requests wait over half of it the tokenizer refuses
-    # new ones at once; ONNX Runtime builds apply it to the tokenizer's queue instead.
+    # new ones at once; ONNX Runtime builds and BLS entries apply it to their first model's queue instead.
     queue_timeout_ms: int = 500
-    # ONNX Runtime builds only: requests waiting at the tokenizer beyond this are refused at once (UNAVAILABLE). About
-    # the requests served in `queue_timeout_ms`: the timeout bounds latency; this bound refuses at once what would
-    # time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
+    # ONNX Runtime builds and BLS entries: requests waiting at their first model beyond this are refused at once
+    # (UNAVAILABLE). About the requests served in `queue_timeout_ms`: the timeout bounds latency; this bound refuses
+    # at once what would time out anyway, without refusing a short burst the timeout allows. Raise it for a GPU node.
     max_queue_size: int = 256
     fusion: str = "weighted"  # one of FUSIONS
     # stacked fusion: a labelled file (labelled_rows.py: `text` / `label`, or a corpus's own layout) of rows no member

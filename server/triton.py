@@ -27,6 +27,7 @@ ADMIN_HEADER = "kotox-admin-key"  # model load/unload over HTTP/gRPC only with t
 GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton's name for that header on gRPC
 ADMIN_KEY_ENV = "KOTOX_ADMIN_KEY"  # set it to share the key with an operator; otherwise each start makes its own
 EXIT_TIMEOUT_S = 15  # on stop, Triton finishes requests in flight for at most this long (its default: 30)
+STOP_TIMEOUT_S = EXIT_TIMEOUT_S + 15  # and the launcher kills it if it has not exited after this long
 SHM_DEFAULT_BYTES = 8 << 20  # each Python model instance's first shared-memory region (Triton's default is 1 MB)
 SHM_GROWTH_BYTES = 8 << 20  # and each growth step: fewer resizes for batches of long comments
 SHM_DIR = Path("/dev/shm")  # where the Python backend's regions live; a killed stub leaves its region behind
@@ -181,7 +182,7 @@ class TritonServer:
             self._kill_group()
         self.stop()
 
-    def stop(self, timeout: float = EXIT_TIMEOUT_S + 15.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Ask the server to exit (SIGINT), kill it after `timeout`, end any stub it left, remove its workspace."""
         if self._workspace is None:  # never started, or stopped already
             return

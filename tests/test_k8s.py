@@ -15,11 +15,10 @@ import pytest
 from deployment_files import OVERLAYS, ROOT, adapter_rules, container, monitoring_script, one, render, rules
 from kotox_build.spec import load_spec
 from kotox_client import contract
-from kotox_server.triton import GRPC_MAX_CONNECTION_AGE_MS, Ports, TritonServer
+from kotox_server.triton import GRPC_MAX_CONNECTION_AGE_MS, STOP_TIMEOUT_S, Ports, TritonServer
 
 # The oldest and newest Kubernetes releases the manifests are checked against.
 KUBERNETES_VERSIONS = ("1.30.0", "1.33.0", "1.37.0")
-TRITON_EXIT_TIMEOUT_S = 30  # tritonserver's --exit-timeout-secs default: its drain of in-flight requests
 PORTS = {"http": contract.DEFAULT_HTTP_PORT, "grpc": contract.DEFAULT_GRPC_PORT,
          "metrics": contract.DEFAULT_METRICS_PORT, "health": contract.DEFAULT_HEALTH_PORT}
 SERVICE_MONITOR_ENDPOINT_KEYS = {"port", "path", "interval", "scrapeTimeout", "scheme", "honorLabels"}
@@ -81,7 +80,7 @@ def test_shared_memory_and_graceful_termination(overlay):
     assert shm["emptyDir"]["medium"] == "Memory" and shm["emptyDir"]["sizeLimit"]
     pre_stop = container(docs)["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + TRITON_EXIT_TIMEOUT_S
+    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + STOP_TIMEOUT_S
 
 
 def test_services_for_grpc_http_and_metrics():
