@@ -1,4 +1,4 @@
-"""Labelled comment files of your own (`text`, `label`; .tsv or .jsonl), or in a corpus's own layout (BEEP!'s
+"""Labelled comment files of your own (`text`, `label`; .tsv, .csv or .jsonl), or in a corpus's own layout (BEEP!'s
 `comments` / `hate`, K-MHaS's `document` / `label`): stacked-fusion rows and evaluation sets."""
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from typing import TextIO
 from kotox_build.data import Layout
 from kotox_build.spec import SpecError
 
-FORMATS = (".tsv", ".txt", ".jsonl")  # tab-separated with a header (K-MHaS publishes .txt), or JSON Lines
+# How each delimited format is read, under a header: tab-separated without quoting (BEEP!'s files; K-MHaS publishes
+# .txt), or comma-separated with RFC 4180 quoting (spreadsheets, pandas' to_csv). Or JSON Lines.
+TAB_SEPARATED = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+DIALECTS = {".tsv": TAB_SEPARATED, ".txt": TAB_SEPARATED, ".csv": {"delimiter": ","}}
+FORMATS = (*DIALECTS, ".jsonl")
 COLUMNS = ("text", "label")
 
 
@@ -25,7 +29,7 @@ def _label(value: object, labels: tuple[str, str], where: str) -> int:
 
 
 def _layout_of(path: Path, header: list[str], layouts: tuple[Layout, ...]) -> Layout | None:
-    """The corpus layout a tab-separated header is in: None for `text` / `label`; refused when none or several fit."""
+    """The corpus layout a file's header is in: None for `text` / `label`; refused when none or several fit."""
     if all(c in header for c in COLUMNS):
         return None
     fits = [layout for layout in layouts if layout.text in header and layout.label in header]
@@ -38,9 +42,9 @@ def _layout_of(path: Path, header: list[str], layouts: tuple[Layout, ...]) -> La
     return fits[0]
 
 
-def _tab_separated_rows(path: Path, f: TextIO, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
+def _delimited_rows(path: Path, f: TextIO, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
     """(where, row with `text` and `label`) for each row under a header naming `COLUMNS` or a corpus layout's."""
-    reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+    reader = csv.DictReader(f, **DIALECTS[path.suffix])
     layout = _layout_of(path, reader.fieldnames or [], layouts)
     rows = []
     for row in reader:
@@ -55,14 +59,14 @@ def _tab_separated_rows(path: Path, f: TextIO, layouts: tuple[Layout, ...]) -> l
 
 
 def _raw_rows(path: Path, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]:
-    """(where, row) for each row of a tab-separated (header naming the columns, no quoting) or .jsonl file."""
+    """(where, row) for each row of a delimited file (header naming the columns) or a .jsonl file."""
     if path.suffix not in FORMATS:
         raise SpecError(f"{path}: labelled rows must be a {', '.join(FORMATS)} file")
     if not path.is_file():
         raise SpecError(f"{path}: labelled rows file not found")
-    with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix != ".jsonl":
-            return _tab_separated_rows(path, f, layouts)
+    with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark is not the header
+        if path.suffix in DIALECTS:
+            return _delimited_rows(path, f, layouts)
         rows = []
         for number, line in enumerate(f, 1):
             if line.strip():
@@ -78,7 +82,7 @@ def _raw_rows(path: Path, layouts: tuple[Layout, ...]) -> list[tuple[str, dict]]
 
 def read_labelled_rows(path: Path, labels: tuple[str, str],
                        layouts: tuple[Layout, ...] = ()) -> tuple[list[str], list[int]]:
-    """A labelled rows file as (texts, labels 0 / 1); a tab-separated one may be in one of `layouts` (its task's
+    """A labelled rows file as (texts, labels 0 / 1); a delimited one may be in one of `layouts` (its task's
     corpora's own, `Corpus.layouts`)."""
     texts, classes = [], []
     for where, row in _raw_rows(path, layouts):

@@ -60,7 +60,7 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
              obfuscated: bool = False) -> dict:
     """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
     set of the spec's task (and, with `obfuscated`, its obfuscated copy), and on each labelled file in `rows`
-    (`labelled_rows`: `text` / `label` .tsv or .jsonl, or a corpus's own layout).
+    (`labelled_rows`: `text` / `label` .tsv, .csv or .jsonl, or a corpus's own layout).
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $KOTOX_DATA or ../shared/data)")
     parser.add_argument("--rows", type=Path, action="append", default=[],
-                        help="also score this labelled file (.tsv with text and label columns, or .jsonl); repeatable")
+                        help="also score this labelled file (.tsv or .csv with text and label columns, or .jsonl; "
+                             "or a corpus's own layout); repeatable")
     parser.add_argument("--obfuscated", action="store_true",
                         help="also score each held-out set with every comment obfuscated (build/obfuscation.py)")
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
-"""Labelled files of your own (stacked-fusion rows, report sets): .tsv or .jsonl, labels as 0 / 1 or the spec's names,
+"""Labelled files of your own (stacked-fusion rows, report sets): .tsv, .csv or .jsonl, labels as 0 / 1 or the spec's names,
 or a corpus's own layout read by its label rule; a bad file is refused naming the file, the line and the problem."""
 
+import csv
 import json
 
 import pytest
@@ -22,6 +23,14 @@ def test_tsv_takes_numbers_or_label_names_and_ignores_other_columns(tmp_path):
     assert read_labelled_rows(path, LABELS) == (texts, [0, 1, 0, 1])
 
 
+def test_csv_as_spreadsheets_write_it_quoted_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "rows.csv"
+    rows = [("좋은 하루, 고마워", "clean"), ('"꺼져" 라니\n두 줄', 1), ("닥쳐", "toxic")]
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([("text", "label", "id"), *((t, y, i) for i, (t, y) in enumerate(rows))])
+    assert read_labelled_rows(path, LABELS) == ([t for t, _ in rows], [0, 1, 1])
+
+
 def test_jsonl_rows_skip_blank_lines(tmp_path):
     path = tmp_path / "rows.jsonl"
     rows = [{"text": "안녕", "label": 0}, {"text": "미친놈아", "label": "toxic"}, {"text": "ㅋ", "label": "0"}]
@@ -37,7 +46,8 @@ def test_jsonl_rows_skip_blank_lines(tmp_path):
     ("rows.jsonl", '{"text": "안녕", "label": 0}\n{"text": "바보"\n', ":2: not valid JSON"),
     ("rows.jsonl", '{"text": 7, "label": 1}\n', ":1: text must be a string"),
     ("rows.jsonl", '["안녕", 0]\n', ":1: each line must be an object"),
-    ("rows.csv", "text,label\n안녕,0\n", "must be a .tsv, .txt, .jsonl file"),
+    ("rows.csv", 'text,label\n"안녕, 친구",0\n바보,bad\n', ":3: label must be 0, 1, 'clean' or 'toxic', got 'bad'"),
+    ("rows.xlsx", "text,label\n안녕,0\n", "must be a .tsv, .txt, .csv, .jsonl file"),
     ("test.txt", "document\tlabel\n안녕\t8\n바보\t9\n", ":3: K-MHaS `label` must be K-MHaS class ids 0 - 8"),
     ("test.txt", "document\tlabel\n안녕\t8\n바보\n", ":3: K-MHaS `label` is missing"),
     ("test.tsv", "comments\thate\n안녕\tnone\n바보\tmaybe\n", ":3: BEEP! `hate` must be none, offensive or hate"),
@@ -68,6 +78,9 @@ def test_corpus_layouts_read_by_their_label_rules(tmp_path):
     kmhas = tmp_path / "kmhas_test.txt"  # K-MHaS: class ids, 8 alone is not hate speech; 0 (origin) is hate
     kmhas.write_text("document\tlabel\n좋은 하루\t8\n어디 출신이냐\t0\n꺼져라\t1,3\n", encoding="utf-8")
     assert read_labelled_rows(kmhas, LABELS, LAYOUTS) == (["좋은 하루", "어디 출신이냐", "꺼져라"], [0, 1, 1])
+    kmhas_csv = tmp_path / "kmhas_test.csv"  # the same rows saved as CSV: the class ids are quoted
+    kmhas_csv.write_text('document,label\n좋은 하루,8\n어디 출신이냐,0\n꺼져라,"1,3"\n', encoding="utf-8")
+    assert read_labelled_rows(kmhas_csv, LABELS, LAYOUTS) == read_labelled_rows(kmhas, LABELS, LAYOUTS)
     beep = tmp_path / "beep_test.tsv"
     beep.write_text("comments\tcontain_gender_bias\tbias\thate\n좋다\tFalse\tnone\tnone\n"
                     "별로\tFalse\tnone\toffensive\n꺼져\tTrue\tgender\thate\n", encoding="utf-8")
