@@ -74,9 +74,10 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
         references["teacher"] = teacher_model().fit(train_texts, train_labels)
     weights = np.asarray(spec.weights)
     fused = {"weighted": lambda probs: probs @ weights}
-    stacked = None
+    stacked, seen = None, set(train_texts)  # comments something scored here learned from
     if spec.fusion_rows or corpus.fusion_rows:
         fusion_texts, fusion_labels, fitted_on = fusion_rows_of(spec, data)
+        seen.update(fusion_texts)
         coefficients, intercept = fit_combiner(log_odds(member_probabilities(client, spec, fusion_texts)[0]),
                                                fusion_labels)
         fused["stacked"] = lambda probs: 1 / (1 + np.exp(-(intercept + log_odds(probs) @ coefficients)))
@@ -94,6 +95,7 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
         for name, model in references.items():
             predicted[name] = model.predict(texts)
         sets[key] = {"dataset": title, "rows": len(texts), f"{spec.labels[1]}_share": sum(labels) / len(labels),
+                     "seen_rows": sum(text in seen for text in texts),  # rows not held out
                      "results": {name: binary_scores(labels, p) for name, p in predicted.items()},
                      "beats_baseline": bootstrap_wins(labels, predicted, "baseline", BOOTSTRAP_RESAMPLES)}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
@@ -126,7 +128,11 @@ def markdown(report: dict) -> str:
         lines[-1] += (f" Teacher: {report['teacher']}, trained on the same rows; the members distil it (its "
                       "cross-fitted probabilities), it is not served.")
     for s in report["sets"].values():
-        lines += ["", f"## {s['dataset']}", "", f"{s['rows']} rows ({s[f'{positive}_share']:.0%} {positive}).", "",
+        seen = (f" **{s['seen_rows']} of them ({s['seen_rows'] / s['rows']:.0%}) are comments the members and the "
+                "baseline trained on, or the stacked combiner was fitted on: on those, this is not a held-out "
+                "comparison.**" if s["seen_rows"] else "")
+        share = f"{s['rows']} rows ({s[f'{positive}_share']:.0%} {positive})."
+        lines += ["", f"## {s['dataset']}", "", share + seen, "",
                   "| | F1 | precision | recall | accuracy | FP | FN | beats baseline: F1 / acc / both |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, scores in s["results"].items():

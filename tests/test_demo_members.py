@@ -24,6 +24,7 @@ SPECS = {"default": DEFAULT_SPEC, "roadmap": DEFAULT_SPEC.parent / "examples" / 
 # reported, not hidden. Every other pair must beat the baseline.
 NOT_YET = {("roadmap", "beep_dev")}
 EVALUATION_SETS = CORPORA["toxicity"].evaluation_sets
+SEEN = 20  # training rows in a labelled file of one's own, which the report must count
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
@@ -41,12 +42,17 @@ def served(request, tmp_path_factory):
     kmhas_layout = folder / "kmhas_slice.txt"  # the K-MHaS slice as K-MHaS publishes its files: class ids, .txt
     kmhas_layout.write_text("document\tlabel\n" + "".join(f"{t}\t{classes[t]}\n" for t, _ in kmhas_heldout()),
                             encoding="utf-8")
+    train_texts, train_labels = CORPORA["toxicity"].training_rows(None)
+    partly_seen = folder / "partly_seen.csv"  # SEEN training rows, then as many held-out ones, as a spreadsheet saves
+    with partly_seen.open("w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *zip(train_texts[:SEEN], train_labels[:SEEN]),
+                                 *kmhas_heldout()[:SEEN]])
     with TritonServer(repository, free_server_ports()) as server, \
             ToxicityClient(server.ports.grpc_url, spec.name) as client:
         obfuscated = {key: (labels, member_probabilities(client, spec, texts)[0])
                       for key, (_, texts, labels) in evaluation_rows(spec, None, (), obfuscated=True).items()
                       if key not in EVALUATION_SETS}
-        return (spec, evaluate(client, spec, rows=(everyday, kmhas_layout), obfuscated=True),
+        return (spec, evaluate(client, spec, rows=(everyday, kmhas_layout, partly_seen), obfuscated=True),
                 client.classify(SAMPLES["toxicity"]),
                 client.classify(BENIGN + INSULTS), obfuscated)
 
@@ -105,12 +111,22 @@ def test_report_reads_a_corpus_file_in_its_own_layout(served):
     assert own["results"] == report["sets"]["kmhas_heldout"]["results"]
 
 
+def test_report_counts_the_rows_of_a_set_that_are_not_held_out(served, tmp_path):
+    """Comments the members and baseline trained on are counted, and named in the Markdown; held-out sets have none."""
+    _, report, *_ = served
+    [own] = [s for key, s in report["sets"].items() if key.endswith("partly_seen.csv")]
+    assert own["rows"] == 2 * SEEN and own["seen_rows"] == SEEN
+    assert [s["seen_rows"] for s in report["sets"].values() if s is not own] == [0] * (len(report["sets"]) - 1)
+    markdown = write_report(report, tmp_path).read_text(encoding="utf-8")
+    assert markdown.count("not a held-out comparison") == 1 and f"{SEEN} of them (50%)" in markdown
+
+
 def test_report_is_written_as_markdown_and_json(served, tmp_path):
     spec, report, *_ = served
     markdown = write_report(report, tmp_path).read_text(encoding="utf-8")
     for name in [m.name for m in spec.members] + ["weighted fusion", "stacked fusion", "baseline"]:
         assert f"| {name}" in markdown or f"| **{name}** (served)" in markdown, name
-    tables = 2 * len(EVALUATION_SETS) + 2  # each set, its obfuscated copy, the two labelled files of one's own
+    tables = 2 * len(EVALUATION_SETS) + 3  # each set, its obfuscated copy, the three labelled files of one's own
     assert markdown.count("| F1 |") == markdown.count("beats baseline: F1 / acc / both |") == tables
     for s in report["sets"].values():  # how sure each row's difference from the baseline is (paired bootstrap)
         assert set(s["beats_baseline"]) == set(s["results"]) - {"baseline"}
