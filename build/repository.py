@@ -54,11 +54,12 @@ def _batched(name: str, spec: Spec, **fields) -> mc.ModelConfig:
 
 
 def queue_policy(spec: Spec) -> mc.ModelQueuePolicy:
-    """The admission bound of ONNX Runtime builds (on the tokenizer) and BLS entries: a request queued past `queue_timeout_ms` (or the
-    client's shorter timeout) or beyond `max_queue_size` waiting is refused with UNAVAILABLE. Later steps take no
-    queue policy: Triton 2.51 leaves an ensemble request hanging when a later step's queue refuses it. The price:
-    any policy turns off the batcher's prefetching, and then a request can wait out its 500 ms idle wait
-    (server issue 8870), so Python-member builds shed by deadline instead (`stamps_deadline`)."""
+    """The admission bound of ONNX Runtime builds (on the tokenizer) and BLS entries: a request queued past
+    `queue_timeout_ms` (or the client's shorter timeout) or beyond `max_queue_size` waiting is refused with
+    UNAVAILABLE. Later steps take no queue policy: Triton 2.51 leaves an ensemble request hanging when a later
+    step's queue refuses it. The price: any policy turns off the batcher's prefetching, and then a request can wait
+    out its 500 ms idle wait (server issue 8870), so Python-member builds shed by deadline instead
+    (`stamps_deadline`)."""
     return mc.ModelQueuePolicy(timeout_action=mc.ModelQueuePolicy.REJECT,
                                default_timeout_microseconds=spec.queue_timeout_ms * 1000,
                                allow_timeout_override=True, max_queue_size=spec.max_queue_size)

@@ -40,13 +40,14 @@ def served(request, tmp_path_factory):
     with (data_dir() / "kmhas" / "valid.txt").open(encoding="utf-8", newline="") as f:  # comment -> class ids
         classes = {r["document"]: r["label"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
     kmhas_layout = folder / "kmhas_slice.txt"  # the K-MHaS slice as K-MHaS publishes its files: class ids, .txt
-    kmhas_layout.write_text("document\tlabel\n" + "".join(f"{t}\t{classes[t]}\n" for t, _ in kmhas_heldout()),
+    heldout = kmhas_heldout()
+    kmhas_layout.write_text("document\tlabel\n" + "".join(f"{t}\t{classes[t]}\n" for t, _ in heldout),
                             encoding="utf-8")
     train_texts, train_labels = CORPORA["toxicity"].training_rows(None)
     partly_seen = folder / "partly_seen.csv"  # SEEN training rows, then as many held-out ones, as a spreadsheet saves
     with partly_seen.open("w", encoding="utf-8-sig", newline="") as f:
         csv.writer(f).writerows([("text", "label"), *zip(train_texts[:SEEN], train_labels[:SEEN]),
-                                 *kmhas_heldout()[:SEEN]])
+                                 *heldout[:SEEN]])
     with TritonServer(repository, free_server_ports()) as server, \
             ToxicityClient(server.ports.grpc_url, spec.name) as client:
         obfuscated = {key: (labels, member_probabilities(client, spec, texts)[0])

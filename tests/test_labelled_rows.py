@@ -1,5 +1,6 @@
-"""Labelled files of your own (stacked-fusion rows, report sets): .tsv, .csv or .jsonl, labels as 0 / 1 or the spec's names,
-or a corpus's own layout read by its label rule; a bad file is refused naming the file, the line and the problem."""
+"""Labelled files of your own (stacked-fusion rows, report sets): .tsv, .csv or .jsonl, labels as 0 / 1 or the spec's
+names, or a corpus's own layout read by its label rule; a bad file is refused naming the file, the line and the
+problem."""
 
 import csv
 import json
@@ -80,7 +81,7 @@ def test_corpus_layouts_read_by_their_label_rules(tmp_path):
     assert read_labelled_rows(kmhas, LABELS, LAYOUTS) == (["좋은 하루", "어디 출신이냐", "꺼져라"], [0, 1, 1])
     kmhas_csv = tmp_path / "kmhas_test.csv"  # the same rows saved as CSV: the class ids are quoted
     kmhas_csv.write_text('document,label\n좋은 하루,8\n어디 출신이냐,0\n꺼져라,"1,3"\n', encoding="utf-8")
-    assert read_labelled_rows(kmhas_csv, LABELS, LAYOUTS) == read_labelled_rows(kmhas, LABELS, LAYOUTS)
+    assert read_labelled_rows(kmhas_csv, LABELS, LAYOUTS) == (["좋은 하루", "어디 출신이냐", "꺼져라"], [0, 1, 1])
     beep = tmp_path / "beep_test.tsv"
     beep.write_text("comments\tcontain_gender_bias\tbias\thate\n좋다\tFalse\tnone\tnone\n"
                     "별로\tFalse\tnone\toffensive\n꺼져\tTrue\tgender\thate\n", encoding="utf-8")
