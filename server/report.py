@@ -17,6 +17,7 @@ from kotox_build import obfuscation
 from kotox_build.data import CORPORA, columns
 from kotox_build.evaluation import (BASELINE, TEACHER, baseline_model, binary_scores, bootstrap_wins,
                                     teacher_model)
+from kotox_build.export import PARITY_TOLERANCE
 from kotox_build.labelled_rows import read_labelled_rows
 from kotox_build.spec import DEFAULT_SPEC, FUSIONS, Spec, SpecError, load_spec
 from kotox_build.stacking import COMBINER, fit_combiner, fusion_rows_of
@@ -25,12 +26,34 @@ from kotox_client import ToxicityClient, contract
 
 COLUMNS = ("f1", "precision", "recall", "accuracy", "fp", "fn")
 BOOTSTRAP_RESAMPLES = 2000  # paired resamples of each set's rows behind the "beats the baseline" shares
+ALONE_ROWS = 200  # default rows of each set classified again one request each, against their batched answers
 
 
 def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
     """Served member toxic probabilities [rows, members] and the served answers."""
     served = client.classify(texts)
     return np.array([[r.member_probs[m.name] for m in spec.members] for r in served], np.float64), served
+
+
+def length_spread(texts: list[str], rows: int) -> list[int]:
+    """Indices of up to `rows` comments, evenly spaced from the shortest to the longest."""
+    by_length = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [by_length[p] for p in np.unique(np.linspace(0, len(texts) - 1, min(rows, len(texts))).round().astype(int))]
+
+
+def alone_against_batched(client: ToxicityClient, spec: Spec, texts: list[str], probs: np.ndarray, served: list,
+                          rows: int) -> dict:
+    """Classify up to `rows` comments of a set (shortest to longest) in a request each and compare with their
+    answers in the batched pass: the largest difference per member and fused, and how many labels differ."""
+    picked = length_spread(texts, rows)
+    alone = [client.classify([texts[i]])[0] for i in picked]
+    alone_probs = np.array([[r.member_probs[m.name] for m in spec.members] for r in alone],
+                           np.float64).reshape(len(picked), len(spec.members))
+    differences = np.abs(alone_probs - probs[picked]).max(axis=0, initial=0.0)
+    return {"rows": len(picked),
+            "max_abs_diff": {**{m.name: float(d) for m, d in zip(spec.members, differences)},
+                             "fused": max((abs(r.prob - served[i].prob) for r, i in zip(alone, picked)), default=0.0)},
+            "labels_differ": sum(r.label != served[i].label for r, i in zip(alone, picked))}
 
 
 def log_odds(probs: np.ndarray) -> np.ndarray:
@@ -57,14 +80,15 @@ def evaluation_rows(spec: Spec, data: Path | None, rows: tuple[Path, ...],
 
 
 def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows: tuple[Path, ...] = (),
-             obfuscated: bool = False) -> dict:
+             obfuscated: bool = False, alone: int = ALONE_ROWS) -> dict:
     """Score each member, the fusions, the baseline and (when a member distils it) the teacher on every evaluation
     set of the spec's task (and, with `obfuscated`, its obfuscated copy), and on each labelled file in `rows`
     (`labelled_rows`: `text` / `label` .tsv, .csv or .jsonl, or a corpus's own layout).
 
     The spec's own fusion is scored from the served labels; the other one from the served member probabilities
     (stacked: refitted, as the build does, on the fusion rows' served member probabilities; only for a spec with
-    its own fusion rows or a task that keeps them)."""
+    its own fusion rows or a task that keeps them). Up to `alone` comments of each set are also classified in a
+    request of their own, to compare with their batched answers."""
     corpus = CORPORA[spec.data]
     # first: a bad file of your own fails before any work
     evaluation_sets = evaluation_rows(spec, data, rows, obfuscated)
@@ -97,7 +121,8 @@ def evaluate(client: ToxicityClient, spec: Spec, data: Path | None = None, rows:
         sets[key] = {"dataset": title, "rows": len(texts), f"{spec.labels[1]}_share": sum(labels) / len(labels),
                      "seen_rows": sum(text in seen for text in texts),  # rows not held out
                      "results": {name: binary_scores(labels, p) for name, p in predicted.items()},
-                     "beats_baseline": bootstrap_wins(labels, predicted, "baseline", BOOTSTRAP_RESAMPLES)}
+                     "beats_baseline": bootstrap_wins(labels, predicted, "baseline", BOOTSTRAP_RESAMPLES),
+                     "alone_vs_batched": alone_against_batched(client, spec, texts, probs, served, alone)}
     stamps = {m.name: m.checkpoint / STAMP for m in spec.members}
     return {
         "spec": spec.path.name, "served_by": f"{client.url} ensemble {client.model}", "served_fusion": spec.fusion,
@@ -142,7 +167,21 @@ def markdown(report: dict) -> str:
             label = f"**{name} fusion** (served)" if name == report["served_fusion"] else (
                 f"{name} fusion" if name in FUSIONS else name)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", alone_line(s["alone_vs_batched"])]
     return "\n".join(lines) + "\n"
+
+
+def alone_line(compared: dict) -> str:
+    """One sentence: how far a set's comments classified alone are from their batched answers (bold past the
+    build's ONNX parity tolerance or when a label differs)."""
+    if not compared["rows"]:
+        return "Alone against batched: not compared (`--alone 0`)."
+    differences = ", ".join(f"{name} {d:.1g}" for name, d in compared["max_abs_diff"].items())
+    line = (f"Alone against batched: {compared['rows']} of these comments, shortest to longest, each classified again "
+            f"in a request of its own; largest probability difference {differences}; "
+            f"{compared['labels_differ']} labels differ.")
+    agree = not compared["labels_differ"] and max(compared["max_abs_diff"].values()) <= PARITY_TOLERANCE
+    return line if agree else f"**{line} A comment's answer depends on what shares its batch.**"
 
 
 def report_name(report: dict) -> str:
@@ -176,13 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=Path, action="append", default=[],
                         help="also score this labelled file (.tsv or .csv with text and label columns, or .jsonl; "
                              "or a corpus's own layout); repeatable")
+    parser.add_argument("--alone", type=int, default=ALONE_ROWS, metavar="N",
+                        help="classify N comments of each set (shortest to longest) again, one request each, and "
+                             "compare with their batched answers; 0 skips it (default: %(default)s)")
     parser.add_argument("--obfuscated", action="store_true",
                         help="also score each held-out set with every comment obfuscated (build/obfuscation.py)")
     args = parser.parse_args(argv)
+    if args.alone < 0:
+        parser.error(f"--alone must be 0 or more, got {args.alone}")
     try:
         spec = load_spec(args.spec)
         with ToxicityClient(args.url, spec.name) as client:
-            report = evaluate(client, spec, args.data, tuple(args.rows), args.obfuscated)
+            report = evaluate(client, spec, args.data, tuple(args.rows), args.obfuscated, args.alone)
     except SpecError as err:
         print(f"kotox report failed: {err}", file=sys.stderr)
         return 1

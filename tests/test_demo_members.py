@@ -11,11 +11,12 @@ from conftest import free_server_ports
 from everyday_comments import BENIGN, INSULTS
 from kotox_build.data import CORPORA, data_dir, kmhas_heldout
 from kotox_build.evaluation import binary_scores
+from kotox_build.export import PARITY_TOLERANCE
 from kotox_build.pipeline import build
 from kotox_build.spec import DEFAULT_SPEC, load_spec
 from kotox_client import ToxicityClient
 from kotox_server.demo import SAMPLES
-from kotox_server.report import evaluate, evaluation_rows, member_probabilities, write_report
+from kotox_server.report import ALONE_ROWS, evaluate, evaluation_rows, member_probabilities, write_report
 from kotox_server.triton import TritonServer
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,18 @@ def test_report_is_written_as_markdown_and_json(served, tmp_path):
             assert 0 <= wins["both"] <= min(wins["f1"], wins["accuracy"]) <= 1
     written = json.loads((tmp_path / f"{spec.path.stem}-evaluation.json").read_text(encoding="utf-8"))
     assert written["sets"] == report["sets"] and written["served_fusion"] == spec.fusion
+
+
+def test_report_finds_each_sets_comments_answered_the_same_alone_and_batched(served, tmp_path):
+    spec, report, *_ = served
+    for s in report["sets"].values():
+        compared = s["alone_vs_batched"]
+        assert compared["rows"] == min(ALONE_ROWS, s["rows"]) and compared["labels_differ"] == 0
+        assert set(compared["max_abs_diff"]) == {m.name for m in spec.members} | {"fused"}
+        assert max(compared["max_abs_diff"].values()) <= PARITY_TOLERANCE
+    markdown = write_report(report, tmp_path).read_text(encoding="utf-8")
+    assert markdown.count("Alone against batched: ") == len(report["sets"])
+    assert "depends on what shares its batch" not in markdown
 
 
 def test_obfuscated_copies_keep_the_labels_and_change_the_comments(served):
