@@ -134,7 +134,9 @@ def member_config(spec: Spec, name: str, runtime: str, threads: int) -> mc.Model
     if runtime == "onnxruntime":
         config.platform = "onnxruntime_onnx"
         return config
-    config.input.append(_tensor(mc.ModelInput, SCHEDULE, mc.TYPE_INT64, [2]))
+    schedule = _tensor(mc.ModelInput, SCHEDULE, mc.TYPE_INT64, [2])
+    schedule.optional = True  # called directly with the three token tensors (as on GPU builds), it has no deadline
+    config.input.append(schedule)
     _params(config, SHEDDING_PARAMS)
     for tensor in config.input:  # requests of any length share an execute call; the model pads and groups rows
         tensor.allow_ragged_batch = True

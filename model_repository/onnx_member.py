@@ -11,6 +11,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+NO_DEADLINE = np.iinfo(np.int64).max
 
 
 def length_groups(lengths: np.ndarray, run_cost_tokens: float) -> list[np.ndarray]:
@@ -79,8 +80,7 @@ class TritonPythonModel:
 
     def execute(self, requests):
         now = time.monotonic_ns()
-        schedules = np.concatenate([pb_utils.get_input_tensor_by_name(r, self.schedule).as_numpy()[:1]
-                                    for r in requests])
+        schedules = np.concatenate([self.schedule_of(r, now) for r in requests])
         late = schedules[:, 1] < now
         self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
         fresh = [r for r, stale in zip(requests, late) if not stale]
@@ -90,6 +90,11 @@ class TritonPythonModel:
                      if stale else next(answers) for stale in late]
         self.delay[0] = 0  # a waiting request calls again at once and says how long it waited
         return responses
+
+    def schedule_of(self, request, now: int) -> np.ndarray:
+        """[[tokenized at, deadline]] of a request; one sent straight to the member (no schedule) waits for nothing."""
+        schedule = pb_utils.get_input_tensor_by_name(request, self.schedule)
+        return np.array([[now, NO_DEADLINE]]) if schedule is None else schedule.as_numpy()[:1]
 
     def run(self, requests) -> list:
         """Responses with logits for `requests`, computed as one ragged batch."""

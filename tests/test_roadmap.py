@@ -10,11 +10,13 @@ import pytest
 import torch
 from google.protobuf import text_format
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import tritonclient.grpc as grpcclient
 from tritonclient.grpc import model_config_pb2 as mc
 
 from conftest import free_server_ports
 from kotox_build.checkpoints import checkpoint_spec
 from kotox_build.data import beep
+from kotox_build.export import ONNX_INPUTS, ONNX_OUTPUT
 from kotox_build.pipeline import build
 from kotox_build.repository import VERSION
 from kotox_build.spec import DEFAULT_SPEC, FUSION_MODEL
@@ -113,6 +115,27 @@ def test_every_member_answers_a_comment_the_same_alone_or_in_a_ragged_batch(road
     alone = member_probs(spec, [client.classify([t])[0] for t in texts])
     np.testing.assert_allclose(batched, alone, atol=TOLERANCE, rtol=0)
     np.testing.assert_allclose(concurrent, alone, atol=TOLERANCE, rtol=0)
+
+
+def test_every_member_called_directly_with_token_tensors_answers_as_in_the_ensemble(roadmap):
+    """As on GPU builds, a member takes the three token tensors alone (no schedule: no deadline), padded or not."""
+    spec, _, client = roadmap
+    texts = SHORT + [t for t, _ in beep("dev")[70:90]]
+    served = member_probs(spec, client.classify(texts))
+    raw = grpcclient.InferenceServerClient(client.url)
+    for j, member in enumerate(spec.members):
+        tokenizer = AutoTokenizer.from_pretrained(member.checkpoint)
+
+        def direct(batch: list[str]) -> np.ndarray:
+            encoded = tokenizer(batch, padding=True, truncation=True, max_length=spec.max_tokens, return_tensors="np")
+            tensors = [grpcclient.InferInput(n, encoded[n].shape, "INT64") for n in ONNX_INPUTS]
+            for tensor in tensors:
+                tensor.set_data_from_numpy(encoded[tensor.name()].astype(np.int64))
+            logits = raw.infer(member.name, tensors).as_numpy(ONNX_OUTPUT)
+            return sigmoid(logits[:, 1] - logits[:, 0])
+
+        np.testing.assert_allclose(direct(texts), served[:, j], atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose([direct([t])[0] for t in texts], served[:, j], atol=TOLERANCE, rtol=0)
 
 
 def test_comments_shorter_than_the_widest_kernel_get_valid_answers(roadmap):
