@@ -141,11 +141,15 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     if device == "gpu" and entry == "ensemble":
         repository.tokenizer_for_gpu(tok_config)
 
+    encoded = tokenizer(repository.WARMUP_COMMENT, return_token_type_ids=True)
+    warmup_ids = {name: encoded[name] for name in export.ONNX_INPUTS}
     for i, member in enumerate(spec.members, 1):
         config = repository.member_config(spec, member.name, runtime, threads)
         if device == "gpu":
             repository.on_gpu(config, spec, gpu_precision)
-        version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None)
+        warmup_files = repository.warmup(config, warmup_ids)
+        version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None,
+                                             warmup_files=warmup_files)
         if device == "gpu":
             (version_dir.parent / repository.TRT_CACHE).mkdir(exist_ok=True)  # TensorRT writes engines here
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]", allow_pickle)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -28,6 +29,8 @@ TRT_WORKSPACE_BYTES = 2 << 30  # TensorRT builder scratch memory; BERT-base engi
 TRT_OPT_TOKENS = 32  # the length bucket TensorRT tunes for: 89 % of traffic comments pad to 16 or 32 tokens
 GPU_QUEUE_DELAY_US = 200  # waits for a fuller batch: ~10 % of a batch-1 BERT-base FP16 run on a T4 (~2 ms)
 TOKENIZER_QUEUE_DELAY_US = 200  # GPU ensemble builds: fewer, larger tokenizer calls, less CPU per comment (feed.py)
+WARMUP = "warmup"  # Triton's name for a model's folder of warm-up input files, and our sample's name
+WARMUP_COMMENT = "좋은 하루 보내세요"  # each member answers it at load, before Triton reports the model ready
 MARKER = ".kotox"  # marks model folders this build owns, so stale ones can be removed safely
 VERSION = "1"
 SCHEDULE = "schedule_ns"  # tokenizer -> Python members: [tokenized at, deadline], CLOCK_MONOTONIC ns
@@ -141,6 +144,16 @@ def member_config(spec: Spec, name: str, runtime: str, threads: int) -> mc.Model
     for tensor in config.input:  # requests of any length share an execute call; the model pads and groups rows
         tensor.allow_ragged_batch = True
     return _python_cpu(config)
+
+
+def warmup(config: mc.ModelConfig, token_ids: dict[str, list[int]]) -> dict[str, bytes]:
+    """Have Triton run one tokenized comment through the member at load, before the model is ready (ONNX Runtime's
+    TensorRT builds or loads its engine then, not on a user's first request); returns the `warmup/` input files."""
+    sample = config.model_warmup.add(name=WARMUP, batch_size=1, count=1)
+    for name, ids in token_ids.items():
+        sample.inputs[name].CopyFrom(mc.ModelWarmup.Input(data_type=mc.TYPE_INT64, dims=[len(ids)],
+                                                          input_data_file=name))
+    return {name: np.asarray(ids, "<i8").tobytes() for name, ids in token_ids.items()}
 
 
 def preferred_batch_sizes(spec: Spec) -> list[int]:
@@ -263,14 +276,18 @@ def render(config: mc.ModelConfig) -> str:
 
 
 def write_model(repo: Path, config: mc.ModelConfig, python_model: str | None = None,
-                modules: tuple[str, ...] = ()) -> Path:
-    """Write `config.pbtxt` (and `model.py` for Python models, with the `modules` it imports beside it) into
-    `repo/<name>`; returns the version folder."""
+                modules: tuple[str, ...] = (), warmup_files: dict[str, bytes] | None = None) -> Path:
+    """Write `config.pbtxt` (and `model.py` for Python models, with the `modules` it imports beside it; and the
+    `warmup/` input files its `model_warmup` reads) into `repo/<name>`; returns the version folder."""
     folder = repo / config.name
     version = folder / VERSION
     version.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).touch()
     (folder / "config.pbtxt").write_text(GENERATED + render(config), encoding="utf-8")
+    shutil.rmtree(folder / WARMUP, ignore_errors=True)
+    for name, data in (warmup_files or {}).items():
+        (folder / WARMUP).mkdir(exist_ok=True)
+        (folder / WARMUP / name).write_bytes(data)
     model_py = version / "model.py"
     if python_model:
         shutil.copyfile(PYTHON_MODELS / python_model, model_py)

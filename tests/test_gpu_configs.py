@@ -1,12 +1,13 @@
 """The GPU repository (`--device gpu`): every config parses with Triton 2.51's schema and asks for what production needs."""
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from kotox_build import repository
 from kotox_build.export import ONNX_INPUTS
-from kotox_build.pipeline import BuildError, build
+from kotox_build.pipeline import BuildError, build, shared_tokenizer
 from kotox_build.spec import FUSION_MODEL, TOKENIZER_MODEL
 
 INSTANCES = 3
@@ -50,6 +51,18 @@ def test_one_tensorrt_profile_covers_every_shape_the_batcher_sends(gpu_repositor
     for bound, (batch, tokens) in {"min": (1, 1), "max": (tiny_spec.max_batch_size, widths[-1])}.items():
         shapes = dict(item.split(":") for item in params[f"trt_profile_{bound}_shapes"].split(","))
         assert shapes == {name: f"{batch}x{tokens}" for name in ONNX_INPUTS}
+
+
+def test_members_build_their_engines_at_load_on_a_real_comment(gpu_repository, tiny_spec):
+    """model_warmup: one tokenized comment per member before Triton reports it ready (the engine build is lazy)."""
+    expected = shared_tokenizer(tiny_spec)(repository.WARMUP_COMMENT, return_token_type_ids=True)
+    for member in tiny_spec.members:
+        (sample,) = read(gpu_repository, member.name).model_warmup
+        assert sample.batch_size == 1 and sample.count == 1 and set(sample.inputs) == set(ONNX_INPUTS)
+        for name, tensor in sample.inputs.items():
+            data = (gpu_repository / member.name / repository.WARMUP / tensor.input_data_file).read_bytes()
+            assert tensor.data_type == mc.TYPE_INT64 and list(tensor.dims) == [len(expected[name])]
+            assert np.frombuffer(data, "<i8").tolist() == expected[name]
 
 
 def test_gpu_members_wait_briefly_for_preferred_batches(gpu_repository, tiny_spec):

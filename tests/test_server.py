@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import pytest
+import tritonclient.grpc as grpcclient
 
 from conftest import free_server_ports
 from kotox_client import ToxicityClient
@@ -59,6 +60,24 @@ def test_serve_command_reports_ready_and_stops_on_ctrl_c(tiny_repository):
         proc.kill()
         orphans = subprocess.run(["pkill", "-f", f"grpc-port={ports.grpc}"])  # never leave a server behind
     assert orphans.returncode == 1, "tritonserver was still running after Ctrl-C"  # pkill: 1 = none matched
+
+
+def test_every_member_has_answered_its_warmup_comment_when_the_server_is_ready(tiny_repository, tiny_spec):
+    """Triton runs each member's model_warmup at load (on GPUs, TensorRT builds its engine then), before any request."""
+    with TritonServer(tiny_repository, free_server_ports()) as server:
+        raw = grpcclient.InferenceServerClient(server.ports.grpc_url)
+        for member in tiny_spec.members:
+            (stats,) = raw.get_inference_statistics(member.name, as_json=True)["model_stats"]
+            assert int(stats["inference_stats"]["success"]["count"]) == 1, member.name
+
+
+def test_a_broken_warmup_file_fails_the_load_naming_the_member(tiny_repository, tiny_spec, tmp_path):
+    repo = tmp_path / "short-warmup"
+    shutil.copytree(tiny_repository, repo)
+    (repo / tiny_spec.members[0].name / "warmup" / "input_ids").write_bytes(b"\0" * 3)
+    with pytest.raises(ServerError) as err:
+        TritonServer(repo, free_server_ports()).start(timeout=120)
+    assert tiny_spec.members[0].name in str(err.value) and "warmup" in str(err.value)
 
 
 def test_a_killed_server_leaves_no_shared_memory_behind(tiny_repository):
