@@ -285,8 +285,9 @@ def write_model(repo: Path, config: mc.ModelConfig, python_model: str | None = N
     (folder / MARKER).touch()
     (folder / "config.pbtxt").write_text(GENERATED + render(config), encoding="utf-8")
     shutil.rmtree(folder / WARMUP, ignore_errors=True)
+    if warmup_files:
+        (folder / WARMUP).mkdir()
     for name, data in (warmup_files or {}).items():
-        (folder / WARMUP).mkdir(exist_ok=True)
         (folder / WARMUP / name).write_bytes(data)
     model_py = version / "model.py"
     if python_model:

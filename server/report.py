@@ -29,10 +29,16 @@ BOOTSTRAP_RESAMPLES = 2000  # paired resamples of each set's rows behind the "be
 ALONE_ROWS = 200  # default rows of each set classified again one request each, against their batched answers
 
 
+def member_matrix(spec: Spec, served: list) -> np.ndarray:
+    """The member toxic probabilities [rows, members] of served answers."""
+    return np.array([[r.member_probs[m.name] for m in spec.members] for r in served],
+                    np.float64).reshape(len(served), len(spec.members))
+
+
 def member_probabilities(client: ToxicityClient, spec: Spec, texts: list[str]) -> tuple[np.ndarray, list]:
     """Served member toxic probabilities [rows, members] and the served answers."""
     served = client.classify(texts)
-    return np.array([[r.member_probs[m.name] for m in spec.members] for r in served], np.float64), served
+    return member_matrix(spec, served), served
 
 
 def length_spread(texts: list[str], rows: int) -> list[int]:
@@ -47,9 +53,7 @@ def alone_against_batched(client: ToxicityClient, spec: Spec, texts: list[str], 
     answers in the batched pass: the largest difference per member and fused, and how many labels differ."""
     picked = length_spread(texts, rows)
     alone = [client.classify([texts[i]])[0] for i in picked]
-    alone_probs = np.array([[r.member_probs[m.name] for m in spec.members] for r in alone],
-                           np.float64).reshape(len(picked), len(spec.members))
-    differences = np.abs(alone_probs - probs[picked]).max(axis=0, initial=0.0)
+    differences = np.abs(member_matrix(spec, alone) - probs[picked]).max(axis=0, initial=0.0)
     return {"rows": len(picked),
             "max_abs_diff": {**{m.name: float(d) for m, d in zip(spec.members, differences)},
                              "fused": max((abs(r.prob - served[i].prob) for r, i in zip(alone, picked)), default=0.0)},
