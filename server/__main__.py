@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from kotox_server.supervisor import HEALS, Supervisor
-from kotox_server.triton import Ports, ServerError, TritonServer
+from kotox_server.triton import START_TIMEOUT_S, Ports, ServerError, TritonServer
 
 DEFAULTS = Ports()
 
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the supervisor's /health/live, /health/ready and /metrics (default: %(default)s)")
     parser.add_argument("--heal", choices=HEALS, default="reload",
                         help="on a dead Python stub: reload its model, or restart the server (default: %(default)s)")
+    parser.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S,
+                        help="seconds to wait for every model to load, warm-up included, before giving up "
+                             "(default: %(default)s: TensorRT engine builds on a GPU node's first start)")
     parser.add_argument("--cache-bytes", type=int, default=0, help="response cache size in bytes (0: off)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the server log")
     args = parser.parse_args(argv)
@@ -45,14 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     ports = Ports(args.host, args.http_port, args.grpc_port, args.metrics_port, args.health_port)
-    server = TritonServer(args.repository, ports, cache_bytes=args.cache_bytes, echo=not args.quiet)
+    server = TritonServer(args.repository, ports, cache_bytes=args.cache_bytes, echo=not args.quiet,
+                          start_timeout=args.start_timeout)
     supervisor = Supervisor(server, heal=args.heal)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"kotox serve: starting tritonserver on {args.repository} ...", flush=True)
     try:
+        supervisor.serve_health(ports.host, ports.health)  # first: probes get 503 (and live 200) while models load
         supervisor.start()
-        supervisor.serve_health(ports.host, ports.health)
         print(f"kotox serve: ready — gRPC {ports.grpc_url}, HTTP {ports.host}:{ports.http}, "
               f"metrics http://{ports.host}:{ports.metrics}/metrics, "
               f"health http://{ports.host}:{ports.health}/health/ready (Ctrl-C stops)", flush=True)

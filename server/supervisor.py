@@ -39,11 +39,11 @@ class Supervisor:
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _generation: int = field(default=0, init=False)
 
-    def start(self, timeout: float = 180.0) -> "Supervisor":
-        """Start the server, wait until ready, then watch it from a thread."""
+    def start(self) -> "Supervisor":
+        """Start the server, wait until ready (its `start_timeout`), then watch it from a thread."""
         if self.heal not in HEALS:
             raise ValueError(f"heal must be one of {HEALS}, got {self.heal!r}")
-        self.server.start(timeout)
+        self.server.start()
         self._settle()
         self._thread = threading.Thread(target=self._watch, name="kotox-supervisor", daemon=True)
         self._thread.start()
@@ -130,8 +130,14 @@ class Supervisor:
         """Instances the running server started that are gone now."""
         return self._expected - set(live_stubs(self.server.pid))
 
+    def starting(self) -> bool:
+        """True while the first start loads the models (the server bounds it by its `start_timeout`)."""
+        return self._thread is None and not self._stop.is_set()
+
     def live(self) -> bool:
-        """The supervisor watches and the service has not stayed broken past GIVE_UP_AFTER_S."""
+        """Starting, or watching with the service not broken past GIVE_UP_AFTER_S."""
+        if self.starting():
+            return True
         broken_for = 0.0 if self._broken_since is None else time.monotonic() - self._broken_since
         return self._thread is not None and self._thread.is_alive() and broken_for < GIVE_UP_AFTER_S
 
@@ -143,11 +149,14 @@ class Supervisor:
         lines += ["# HELP kotox_server_restarts_total tritonserver processes that exited and were started again.",
                   "# TYPE kotox_server_restarts_total counter", f"kotox_server_restarts_total {self.server_restarts}",
                   "# HELP kotox_ready 1 when every model of the ensemble can answer (the readiness probe).",
-                  "# TYPE kotox_ready gauge", f"kotox_ready {int(self.ready())}"]
+                  "# TYPE kotox_ready gauge", f"kotox_ready {int(self.ready())}",
+                  "# HELP kotox_starting 1 while the launcher's first start loads the models (warm-up runs included).",
+                  "# TYPE kotox_starting gauge", f"kotox_starting {int(self.starting())}"]
         return "\n".join(lines) + "\n"
 
     def serve_health(self, host: str, port: int) -> None:
-        """Serve /health/live, /health/ready and /metrics on host:port from a thread until stop()."""
+        """Serve /health/live, /health/ready and /metrics on host:port from a thread until stop(); call it before
+        start() so probes and scrapes are answered while the models load."""
         self._httpd = ThreadingHTTPServer((host, port), _handler(self))
         threading.Thread(target=self._httpd.serve_forever, name="kotox-health", daemon=True).start()
 

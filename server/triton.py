@@ -35,6 +35,9 @@ SHM_DIR = Path("/dev/shm")  # where the Python backend's regions live; a killed 
 # Kubernetes Service reconnect and spread over the pods, new ones included (server/k8s/README.md).
 GRPC_MAX_CONNECTION_AGE_MS = 60_000
 GRPC_MAX_CONNECTION_AGE_GRACE_MS = 30_000
+# Loading every model, warm-up runs included, may take this long before the launcher gives up (--start-timeout):
+# on a GPU node's first start TensorRT builds each member's engines during its warm-up, minutes for a base model.
+START_TIMEOUT_S = 600
 
 
 def _die_with_parent() -> None:
@@ -83,6 +86,7 @@ class TritonServer:
     cache_bytes: int = 0  # response cache size; 0 disables the cache
     echo: bool = False  # copy server output to stderr as it arrives
     extra_args: tuple[str, ...] = ()
+    start_timeout: float = START_TIMEOUT_S  # seconds start() waits for every model to be ready
     admin_key: str = field(default_factory=lambda: os.environ.get(ADMIN_KEY_ENV) or secrets.token_urlsafe(24),
                            repr=False)
     log: list[str] = field(default_factory=list, init=False)
@@ -122,8 +126,9 @@ class TritonServer:
             cmd.append(f"--cache-config=local,size={self.cache_bytes}")
         return cmd + list(self.extra_args)
 
-    def start(self, timeout: float = 180.0) -> "TritonServer":
-        """Start the server and block until every model is ready; raise ServerError with its errors otherwise."""
+    def start(self, timeout: float | None = None) -> "TritonServer":
+        """Start the server and block until every model is ready (at most `timeout`, default `start_timeout` s);
+        raise ServerError with its errors otherwise."""
         install = find_server()
         self._workspace = tempfile.TemporaryDirectory(prefix="kotox-triton-")
         backends = prepare_backends(install, Path(self._workspace.name))
@@ -133,7 +138,7 @@ class TritonServer:
                                          start_new_session=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._pump, daemon=True).start()
         try:
-            self._wait_ready(timeout)
+            self._wait_ready(self.start_timeout if timeout is None else timeout)
         except BaseException:
             self.stop()
             raise

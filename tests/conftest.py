@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -61,3 +62,29 @@ def server(tiny_repository) -> TritonServer:
     """A real tritonserver on free loopback ports; stopped at the end of the session."""
     with TritonServer(tiny_repository, free_server_ports()) as running:
         yield running
+
+
+SLOW_MODEL_CONFIG = """name: "slow_loading"
+backend: "python"
+max_batch_size: 0
+input [{ name: "IN", data_type: TYPE_FP32, dims: [1] }]
+output [{ name: "OUT", data_type: TYPE_FP32, dims: [1] }]
+"""
+SLOW_MODEL = """import time
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        time.sleep(3600)  # a model whose load outlasts any test: a TensorRT engine build, say
+"""
+
+
+@pytest.fixture(scope="session")
+def slow_loading_repository(tiny_repository, tmp_path_factory) -> Path:
+    """The tiny repository plus one Python model that takes an hour to load: a server on it stays starting."""
+    repo = tmp_path_factory.mktemp("slow") / "model_repository"
+    shutil.copytree(tiny_repository, repo)
+    (repo / "slow_loading" / "1").mkdir(parents=True)
+    (repo / "slow_loading" / "config.pbtxt").write_text(SLOW_MODEL_CONFIG)
+    (repo / "slow_loading" / "1" / "model.py").write_text(SLOW_MODEL)
+    return repo

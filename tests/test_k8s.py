@@ -15,7 +15,7 @@ import pytest
 from deployment_files import OVERLAYS, ROOT, adapter_rules, container, monitoring_script, one, render, rules
 from kotox_build.spec import load_spec
 from kotox_client import contract
-from kotox_server.triton import GRPC_MAX_CONNECTION_AGE_MS, STOP_TIMEOUT_S, Ports, TritonServer
+from kotox_server.triton import GRPC_MAX_CONNECTION_AGE_MS, START_TIMEOUT_S, STOP_TIMEOUT_S, Ports, TritonServer
 
 # The oldest and newest Kubernetes releases the manifests are checked against.
 KUBERNETES_VERSIONS = ("1.30.0", "1.33.0", "1.37.0")
@@ -68,7 +68,12 @@ def test_probes_ask_the_supervisor_not_triton(overlay):
     assert paths == {"startupProbe": ("/health/ready", "health"), "readinessProbe": ("/health/ready", "health"),
                      "livenessProbe": ("/health/live", "health")}
     startup = box["startupProbe"]
-    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, "model loading may take minutes"
+    flags = dict(a.removeprefix("--").split("=", 1) for a in box.get("args", []))
+    launcher_gives_up = float(flags.get("start-timeout", START_TIMEOUT_S))
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert launcher_gives_up >= 300, "model loading may take minutes (TensorRT engine builds)"
+    assert launcher_gives_up < budget <= launcher_gives_up + 120, \
+        "the launcher gives up first (its log says why), and the kubelet soon after if it hangs"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -25,11 +25,12 @@ from deployment_files import MONITORING, adapter_rules, container, render, rules
 from kotox_build.data import traffic_comments
 from kotox_client import ToxicityClient, contract
 from kotox_server.stubs import live_stubs
+from kotox_server.triton import Ports
 
 pytestmark = pytest.mark.integration
 LOAD_SECONDS = 12
 LOAD_THREADS = 3
-NAMESPACE, POD, GONE_POD = "kotox", "kotox-0", "kotox-gone"  # the labels Kubernetes discovery would add
+NAMESPACE, POD, GONE_POD, STARTING_POD = "kotox", "kotox-0", "kotox-gone", "kotox-starting"  # as discovery labels
 JOB = "kotox-metrics"  # the Prometheus Operator names the job after the scraped Service
 GPU_ONLY = "nv_gpu_"  # Triton exports GPU series only where it sees a GPU
 
@@ -103,33 +104,45 @@ class Prometheus:
         return self.get("/api/v1/query", query=expr)["result"]
 
 
-def prometheus_config(metrics: int, health: int, dead: int) -> dict:
-    """Scrape every second the way the ServiceMonitor does: Triton's port, the supervisor's, and a dead pod."""
+def prometheus_config(ports: Ports, dead: int, starting: Ports) -> dict:
+    """Scrape every second the way the ServiceMonitor does: Triton's port and the supervisor's, of a loaded pod and of
+    a pod still loading its models, and a dead pod."""
     def target(port: int, pod: str, endpoint: str) -> dict:
         return {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod, "endpoint": endpoint}}
 
-    targets = [target(metrics, POD, "metrics"), target(health, POD, "health"), target(dead, GONE_POD, "metrics")]
+    targets = [target(ports.metrics, POD, "metrics"), target(ports.health, POD, "health"),
+               target(starting.metrics, STARTING_POD, "metrics"), target(starting.health, STARTING_POD, "health"),
+               target(dead, GONE_POD, "metrics")]
     return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(MONITORING / "rules.yaml")],
             "scrape_configs": [{"job_name": JOB, "static_configs": targets}]}
 
 
+def launcher(repository: Path, ports: Ports) -> list[str]:
+    """The launcher's command line with the Deployment's args, on `ports`."""
+    return [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(repository),
+            "--host", ports.host, "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+            "--metrics-port", str(ports.metrics), "--health-port", str(ports.health),
+            *container(render("cpu"))["args"]]
+
+
 @pytest.fixture(scope="module")
-def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
-    """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it."""
+def prometheus(tiny_repository, slow_loading_repository, tmp_path_factory) -> Prometheus:
+    """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it and a
+    second launcher still loading its models."""
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus is missing: make monitoring-tools"
     tmp = tmp_path_factory.mktemp("prometheus")
     ports = free_server_ports()
     spare = free_server_ports()  # two more free ports: Prometheus' web port and a scrape target nobody serves
     web, dead = spare.http, spare.grpc
-    cmd = [sys.executable, "-m", "kotox_server", "--quiet", "--repository", str(tiny_repository),
-           "--host", ports.host, "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
-           "--metrics-port", str(ports.metrics), "--health-port", str(ports.health),
-           *container(render("cpu"))["args"]]
+    starting_ports = free_server_ports()
     config = tmp / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(ports.metrics, ports.health, dead)))
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
+    config.write_text(yaml.safe_dump(prometheus_config(ports, dead, starting_ports)))
+    server = subprocess.Popen(launcher(tiny_repository, ports), stdout=subprocess.DEVNULL,
+                              stderr=(tmp / "server.log").open("w"))
+    starting = subprocess.Popen(launcher(slow_loading_repository, starting_ports), stdout=subprocess.DEVNULL,
+                                stderr=(tmp / "starting.log").open("w"))
     prom = None
     try:
         wait_http(f"http://{ports.host}:{ports.health}/health/ready", 180, server)
@@ -144,6 +157,7 @@ def prometheus(tiny_repository, tmp_path_factory) -> Prometheus:
     finally:
         if prom is not None:
             stop(prom)
+        stop(starting)
         stop(server)
 
 
@@ -190,8 +204,18 @@ def test_alert_expressions_evaluate_on_real_series(prometheus):
 def test_server_down_alert_catches_a_dead_pod(prometheus):
     alerts = prometheus.get("/api/v1/alerts")["alerts"]
     down = {a["labels"]["pod"]: a["state"] for a in alerts if a["labels"]["alertname"] == "KotoxServerDown"}
-    assert down.keys() == {GONE_POD}, "only the pod that does not answer"
+    assert down.keys() == {GONE_POD}, "only the pod that does not answer, not the one still loading its models"
     assert down[GONE_POD] in {"pending", "firing"}  # pending for its `for:` minute, then firing
+
+
+def test_a_pod_loading_its_models_is_starting_not_down_or_unready(prometheus):
+    """Its Triton port is closed and it is unready, as a GPU pod is while TensorRT builds engines: no alert."""
+    pod = f'{{pod="{STARTING_POD}"}}'
+    assert [s["value"][1] for s in prometheus.query(f"kotox_starting{pod}")] == ["1"]
+    assert [s["value"][1] for s in prometheus.query(f"kotox_ready{pod}")] == ["0"]
+    assert [s["value"][1] for s in prometheus.query(f'up{{pod="{STARTING_POD}",endpoint="metrics"}}')] == ["0"]
+    alerts = prometheus.get("/api/v1/alerts")["alerts"]
+    assert not [a for a in alerts if a["labels"].get("pod") == STARTING_POD]
 
 
 def test_adapter_rule_serves_the_hpa_metric(prometheus):

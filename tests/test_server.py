@@ -13,6 +13,7 @@ import tritonclient.grpc as grpcclient
 
 from conftest import free_server_ports
 from kotox_client import ToxicityClient
+from kotox_server.supervisor import probe
 from kotox_server.triton import ServerError, TritonServer
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,28 @@ def test_serve_command_reports_ready_and_stops_on_ctrl_c(tiny_repository):
         proc.kill()
         orphans = subprocess.run(["pkill", "-f", f"grpc-port={ports.grpc}"])  # never leave a server behind
     assert orphans.returncode == 1, "tritonserver was still running after Ctrl-C"  # pkill: 1 = none matched
+
+
+def test_a_slow_load_is_probed_as_starting_until_the_start_timeout(slow_loading_repository):
+    """While models load, the health port already answers: live, not ready, kotox_starting 1; at --start-timeout the
+    launcher gives up, saying so, and leaves no server behind."""
+    ports = free_server_ports()
+    proc = subprocess.Popen(serve_cmd(slow_loading_repository, ports) + ["--start-timeout", "20"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while probe(ports, "/health/live") is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert probe(ports, "/health/live") == 200 and probe(ports, "/health/ready") == 503
+        with urllib.request.urlopen(f"http://{ports.host}:{ports.health}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert "kotox_starting 1" in metrics and "kotox_ready 0" in metrics
+        assert proc.wait(90) == 1
+        assert "not ready after 20 s" in proc.stderr.read()
+    finally:
+        proc.kill()
+        orphans = subprocess.run(["pkill", "-f", f"grpc-port={ports.grpc}"])
+    assert orphans.returncode == 1, "tritonserver outlived a launcher that gave up"
 
 
 def test_every_member_has_answered_its_warmup_comment_when_the_server_is_ready(tiny_repository, tiny_spec):
