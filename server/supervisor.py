@@ -32,6 +32,7 @@ class Supervisor:
     stub_restarts: Counter = field(default_factory=Counter, init=False)
     server_restarts: int = field(default=0, init=False)
     _expected: set[str] = field(default_factory=set, init=False)
+    _ensembles: list[str] = field(default_factory=list, init=False)
     _healthy: bool = field(default=False, init=False)
     _broken_since: float | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
@@ -59,6 +60,7 @@ class Supervisor:
     def _settle(self) -> None:
         """Record the stubs of a freshly ready server as the ones that must stay alive."""
         self._expected = set(live_stubs(self.server.pid))
+        self._ensembles = served_ensembles(self.server)
         for instance in self._expected:
             self.stub_restarts[model_of(instance)] += 0  # every Python model gets a series from the start
         self._healthy, self._broken_since = True, None
@@ -151,7 +153,10 @@ class Supervisor:
                   "# HELP kotox_ready 1 when every model of the ensemble can answer (the readiness probe).",
                   "# TYPE kotox_ready gauge", f"kotox_ready {int(self.ready())}",
                   "# HELP kotox_starting 1 while the launcher's first start loads the models (warm-up runs included).",
-                  "# TYPE kotox_starting gauge", f"kotox_starting {int(self.starting())}"]
+                  "# TYPE kotox_starting gauge", f"kotox_starting {int(self.starting())}",
+                  "# HELP kotox_ensemble Served models that are Triton ensembles: no queue of their own, one execution "
+                  "per request (the autoscaling signal leaves them out).", "# TYPE kotox_ensemble gauge"]
+        lines += [f'kotox_ensemble{{model="{m}"}} 1' for m in self._ensembles]
         return "\n".join(lines) + "\n"
 
     def serve_health(self, host: str, port: int) -> None:
@@ -159,6 +164,15 @@ class Supervisor:
         start() so probes and scrapes are answered while the models load."""
         self._httpd = ThreadingHTTPServer((host, port), _handler(self))
         threading.Thread(target=self._httpd.serve_forever, name="kotox-health", daemon=True).start()
+
+
+def served_ensembles(server: TritonServer) -> list[str]:
+    """The names of the models `server` serves whose platform is Triton's ensemble."""
+    with grpcclient.InferenceServerClient(server.ports.grpc_url) as client:
+        index = client.get_model_repository_index(headers={GRPC_ADMIN_HEADER: server.admin_key}, as_json=True)
+        names = [m["name"] for m in index.get("models", [])]
+        return sorted(n for n in names
+                      if client.get_model_config(n, as_json=True)["config"].get("platform") == "ensemble")
 
 
 def _handler(supervisor: Supervisor) -> type[BaseHTTPRequestHandler]:

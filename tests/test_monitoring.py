@@ -23,6 +23,7 @@ import yaml
 from conftest import free_server_ports
 from deployment_files import MONITORING, adapter_rules, container, render, rules
 from kotox_build.data import traffic_comments
+from kotox_build.pipeline import build
 from kotox_client import ToxicityClient, contract
 from kotox_server.stubs import live_stubs
 from kotox_server.triton import Ports
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.integration
 LOAD_SECONDS = 12
 LOAD_THREADS = 3
 NAMESPACE, POD, GONE_POD, STARTING_POD = "kotox", "kotox-0", "kotox-gone", "kotox-starting"  # as discovery labels
+BLS_POD = "kotox-bls"  # a pod of a BLS-entry build, the kind GPU nodes serve
 JOB = "kotox-metrics"  # the Prometheus Operator names the job after the scraped Service
 GPU_ONLY = "nv_gpu_"  # Triton exports GPU series only where it sees a GPU
 
@@ -82,8 +84,10 @@ def load(url: str, seconds: float) -> int:
 class Prometheus:
     """A real Prometheus on loopback, queried over its HTTP API."""
 
-    def __init__(self, port: int, process: subprocess.Popen, launcher: subprocess.Popen):
+    def __init__(self, port: int, process: subprocess.Popen, launcher: subprocess.Popen,
+                 repositories: dict[str, Path] | None = None, loaded_at: float = 0.0):
         self.base, self.process, self.launcher = f"http://127.0.0.1:{port}", process, launcher
+        self.repositories, self.loaded_at = repositories or {}, loaded_at  # per loaded pod; when its load ended
 
     def get(self, path: str, **params) -> dict:
         url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
@@ -99,20 +103,19 @@ class Prometheus:
             assert time.monotonic() < deadline, f"Prometheus did not scrape {pod} within {timeout:.0f} s"
             time.sleep(0.5)
 
-    def query(self, expr: str) -> list[dict]:
-        """The instant vector `expr` evaluates to now."""
-        return self.get("/api/v1/query", query=expr)["result"]
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        """The instant vector `expr` evaluates to now, or at the Unix time `at`."""
+        return self.get("/api/v1/query", query=expr, **({} if at is None else {"time": at}))["result"]
 
 
-def prometheus_config(ports: Ports, dead: int, starting: Ports) -> dict:
-    """Scrape every second the way the ServiceMonitor does: Triton's port and the supervisor's, of a loaded pod and of
-    a pod still loading its models, and a dead pod."""
+def prometheus_config(pods: dict[str, Ports], dead: int) -> dict:
+    """Scrape every second the way the ServiceMonitor does: each pod's Triton port and supervisor port, and a dead
+    pod."""
     def target(port: int, pod: str, endpoint: str) -> dict:
         return {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod, "endpoint": endpoint}}
 
-    targets = [target(ports.metrics, POD, "metrics"), target(ports.health, POD, "health"),
-               target(starting.metrics, STARTING_POD, "metrics"), target(starting.health, STARTING_POD, "health"),
-               target(dead, GONE_POD, "metrics")]
+    targets = [target(p.metrics, pod, "metrics") for pod, p in pods.items()]
+    targets += [target(p.health, pod, "health") for pod, p in pods.items()] + [target(dead, GONE_POD, "metrics")]
     return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(MONITORING / "rules.yaml")],
             "scrape_configs": [{"job_name": JOB, "static_configs": targets}]}
@@ -127,38 +130,42 @@ def launcher(repository: Path, ports: Ports) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tiny_repository, slow_loading_repository, tmp_path_factory) -> Prometheus:
-    """A kotox server started with the Deployment's args, loaded for LOAD_SECONDS while Prometheus scrapes it and a
-    second launcher still loading its models."""
+def prometheus(tiny_spec, tiny_repository, slow_loading_repository, tmp_path_factory) -> Prometheus:
+    """Kotox servers started with the Deployment's args, the tiny ensemble build and its BLS-entry build, loaded for
+    LOAD_SECONDS while Prometheus scrapes them and a third launcher still loading its models."""
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus is missing: make monitoring-tools"
     tmp = tmp_path_factory.mktemp("prometheus")
-    ports = free_server_ports()
+    repositories = {POD: tiny_repository, BLS_POD: build(tiny_spec, tmp / "bls", entry="bls"),
+                    STARTING_POD: slow_loading_repository}
+    pods = {pod: free_server_ports() for pod in repositories}
     spare = free_server_ports()  # two more free ports: Prometheus' web port and a scrape target nobody serves
     web, dead = spare.http, spare.grpc
-    starting_ports = free_server_ports()
     config = tmp / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(ports, dead, starting_ports)))
-    server = subprocess.Popen(launcher(tiny_repository, ports), stdout=subprocess.DEVNULL,
-                              stderr=(tmp / "server.log").open("w"))
-    starting = subprocess.Popen(launcher(slow_loading_repository, starting_ports), stdout=subprocess.DEVNULL,
-                                stderr=(tmp / "starting.log").open("w"))
+    config.write_text(yaml.safe_dump(prometheus_config(pods, dead)))
+    launchers = {pod: subprocess.Popen(launcher(repositories[pod], ports), stdout=subprocess.DEVNULL,
+                                       stderr=(tmp / f"{pod}.log").open("w")) for pod, ports in pods.items()}
+    loaded = (POD, BLS_POD)
     prom = None
     try:
-        wait_http(f"http://{ports.host}:{ports.health}/health/ready", 180, server)
+        for pod in loaded:
+            wait_http(f"http://{pods[pod].host}:{pods[pod].health}/health/ready", 180, launchers[pod])
         prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
                                  f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
                                 stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
         wait_http(f"http://127.0.0.1:{web}/-/ready", 60, prom)
-        Prometheus(web, prom, server).wait_for_scrape(POD)
-        assert load(ports.grpc_url, LOAD_SECONDS) > 0
+        for pod in loaded:
+            Prometheus(web, prom, launchers[pod]).wait_for_scrape(pod)
+        with ThreadPoolExecutor(len(loaded)) as pool:
+            assert all(pool.map(lambda pod: load(pods[pod].grpc_url, LOAD_SECONDS), loaded))
+        loaded_at = time.time()
         time.sleep(3)  # a few more scrapes and rule evaluations after the load
-        yield Prometheus(web, prom, server)
+        yield Prometheus(web, prom, launchers[POD], {pod: repositories[pod] for pod in loaded}, loaded_at)
     finally:
         if prom is not None:
             stop(prom)
-        stop(starting)
-        stop(server)
+        for process in launchers.values():
+            stop(process)
 
 
 def dashboard_exprs() -> list[str]:
@@ -216,6 +223,24 @@ def test_a_pod_loading_its_models_is_starting_not_down_or_unready(prometheus):
     assert [s["value"][1] for s in prometheus.query(f'up{{pod="{STARTING_POD}",endpoint="metrics"}}')] == ["0"]
     alerts = prometheus.get("/api/v1/alerts")["alerts"]
     assert not [a for a in alerts if a["labels"].get("pod") == STARTING_POD]
+
+
+def test_autoscaling_signal_counts_every_queue_but_the_ensembles(prometheus):
+    """In both builds: the ensemble build (toxicity is the ensemble) and the BLS build GPU nodes serve (toxicity is
+    the Python entry holding the queue policy; toxicity_members the ensemble behind it)."""
+    (rule,) = [r["expr"] for r in rules() if r.get("record") == "kotox:queue_ms_per_execution:rate1m"]
+    for pod, repository in prometheus.repositories.items():
+        configs = {c.parent.name: c.read_text() for c in repository.glob("*/config.pbtxt")}
+        ensembles = {name for name, text in configs.items() if 'platform: "ensemble"' in text}
+        named = prometheus.query(f'kotox_ensemble{{pod="{pod}"}}')
+        assert {s["metric"]["model"] for s in named} == ensembles and ensembles, pod
+        queued = "|".join(sorted(configs.keys() - ensembles))
+        by_hand = (f'sum(rate(nv_inference_queue_duration_us{{pod="{pod}",model=~"{queued}"}}[1m])) / 1000 '
+                   f'/ sum(rate(nv_inference_exec_count{{pod="{pod}",model=~"{queued}"}}[1m]))')
+        (expected,) = prometheus.query(by_hand, at=prometheus.loaded_at)
+        (recorded,) = [s for s in prometheus.query(rule, at=prometheus.loaded_at) if s["metric"]["pod"] == pod]
+        assert float(recorded["value"][1]) == pytest.approx(float(expected["value"][1]), rel=1e-9), pod
+        assert float(expected["value"][1]) > 0, f"{pod}: requests queued somewhere under load"
 
 
 def test_adapter_rule_serves_the_hpa_metric(prometheus):
