@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from kotox_build.repository import SCHEDULE
 from kotox_client import BadInputError, ModelNotReadyError, ToxicityClient, contract
 
 pytestmark = pytest.mark.integration
@@ -146,3 +147,66 @@ def test_giant_comments_neither_stall_others_nor_linger(raw, client):
         assert ("INVALID_ARGUMENT" in str(err.status()) and "max_comment_bytes" in err.message()) or \
             "UNAVAILABLE" in str(err.status()), err.message()
     assert max(latencies) < 5.0  # a bound, not a benchmark: `loadtest/faults.py giant` measures the 500 ms target
+
+
+def token_tensors(ids: np.ndarray, mask: np.ndarray | None = None, types: np.ndarray | None = None,
+                  deadline_s: float = 60) -> list[grpcclient.InferInput]:
+    """A direct member request with a schedule, as the tokenizer sends one: Triton batches it with ensemble traffic."""
+    now = time.monotonic_ns()
+    arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids) if mask is None else mask,
+              "token_type_ids": np.zeros_like(ids) if types is None else types,
+              SCHEDULE: np.array([[now, now + int(deadline_s * 1e9)]], np.int64).repeat(len(ids), axis=0)}
+    tensors = []
+    for name, array in arrays.items():
+        tensor = grpcclient.InferInput(name, list(array.shape), "INT64")
+        tensor.set_data_from_numpy(array.astype(np.int64))
+        tensors.append(tensor)
+    return tensors
+
+
+ROW = np.array([[2, 500, 600, 3]])
+BAD_TOKENS = {  # what a direct caller may send a member, and the words of its refusal
+    "id past the vocabulary": (lambda: token_tensors(np.array([[2, 10_000_000, 3]])), "cannot run these tokens"),
+    "negative id": (lambda: token_tensors(-ROW), "must not be negative"),
+    "negative token type": (lambda: token_tensors(ROW, types=-np.ones_like(ROW)), "must not be negative"),
+    "row past the positions": (lambda: token_tensors(np.full((1, 10_000), 500)), "cannot run these tokens"),
+    "tensors of two shapes": (lambda: token_tensors(ROW, mask=np.ones((1, 7), np.int64)), "one shape"),
+    "gap in the mask": (lambda: token_tensors(ROW, mask=np.array([[1, 0, 1, 1]])), "attention_mask"),
+    "no token": (lambda: token_tensors(ROW, mask=np.zeros_like(ROW)), "attention_mask"),
+    "mask of 2s": (lambda: token_tensors(ROW, mask=2 * np.ones_like(ROW)), "attention_mask"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TOKENS)
+def test_bad_tokens_sent_to_a_member_are_refused_naming_the_problem(raw, tiny_spec, case):
+    inputs, words = BAD_TOKENS[case]
+    err = refused(raw, inputs(), model=tiny_spec.members[0].name)
+    assert "INVALID_ARGUMENT" in str(err.status()) and words in err.message(), err.message()
+
+
+def test_bad_member_calls_fail_no_other_request(raw, client, server, tiny_spec):
+    """Batched with the ensemble's own member requests, each bad call is refused alone: before, an exception out of
+    the member failed every request of its batch and could crash Triton 2.51 (SIGSEGV)."""
+    expected = client.classify(ORDINARY).toxic_prob
+    member, end = tiny_spec.members[0].name, time.monotonic() + 6
+
+    def ordinary() -> int:
+        answered = 0
+        while time.monotonic() < end:
+            assert client.classify(ORDINARY).toxic_prob == pytest.approx(expected, abs=1e-6)
+            answered += 1
+        return answered
+
+    def bad() -> int:
+        refusals = 0
+        while time.monotonic() < end:
+            for inputs, _ in BAD_TOKENS.values():
+                refused(raw, inputs(), model=member)
+                refusals += 1
+        return refusals
+
+    with ThreadPoolExecutor(4) as pool:
+        answered = [pool.submit(ordinary) for _ in range(3)]
+        refusals = pool.submit(bad)
+        assert sum(a.result() for a in answered) > 0 and refusals.result() > 0
+    assert server.pid is not None and client.classify(ORDINARY).toxic_prob == pytest.approx(expected, abs=1e-6)
