@@ -147,6 +147,35 @@ def test_async_client_agrees_with_sync(server, client, comments):
     np.testing.assert_allclose([r.toxic_prob for r in got], [r.toxic_prob for r in expected], atol=TOLERANCE)
 
 
+def test_async_client_checks_every_text_before_sending_any(server, comments):
+    """A bad text late in a long list fails the call before any batch is sent: a failure with batches in flight
+    would leave them to be cancelled when the client closes, which can crash a Triton 2.51 server."""
+    raw = grpcclient.InferenceServerClient(server.ports.grpc_url)
+
+    def answered() -> int:
+        (stats,) = raw.get_inference_statistics(contract.ENSEMBLE, as_json=True)["model_stats"]
+        return int(stats["inference_stats"]["success"].get("count", 0))
+
+    async def run(**settings):
+        async with AsyncToxicityClient(server.ports.grpc_url, batch_size=4, **settings) as aclient:
+            return await aclient.classify(comments * 10 + ["\ud800 lone surrogate"])
+
+    before = answered()
+    with pytest.raises(BadInputError, match=rf"texts\[{len(comments) * 10}\]"):
+        asyncio.run(run())
+    assert answered() == before, "no batch was sent"
+    with pytest.raises(BadInputError, match="max_in_flight"):
+        asyncio.run(run(max_in_flight=0))
+
+
+def test_async_client_with_one_batch_in_flight_answers_in_order(server, client, comments):
+    async def run():
+        async with AsyncToxicityClient(server.ports.grpc_url, batch_size=3, max_in_flight=1) as aclient:
+            return await aclient.classify(comments[:12])
+
+    assert [r.label for r in asyncio.run(run())] == [r.label for r in client.classify(comments[:12])]
+
+
 def test_member_probs_follow_spec_order(client, tiny_spec):
     assert list(client.classify("안녕하세요").member_probs) == [m.name for m in tiny_spec.members]
 

@@ -8,11 +8,12 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
 from conftest import free_server_ports
-from kotox_client import ToxicityClient
+from kotox_client import KotoxError, ToxicityClient, contract
 from kotox_server.supervisor import probe
 from kotox_server.triton import ServerError, TritonServer
 
@@ -120,3 +121,18 @@ def test_response_cache_answers_repeated_comments(tiny_repository, tiny_spec):
     assert first == second
     hits = re.search(rf'nv_cache_num_hits_per_model{{model="{tiny_spec.name}",version="1"}} (\d+)', metrics)
     assert hits and int(hits.group(1)) >= 1, "the repeated comment should be answered from the response cache"
+
+
+def test_an_answer_cached_for_fewer_outputs_is_a_clear_client_error(tiny_repository):
+    """Triton keys its response cache on the inputs only: a raw client asking for the label alone leaves that answer
+    for everyone who sends the same text. The SDK names the cause instead of failing on a missing tensor."""
+    ports = free_server_ports()
+    text = "출력 하나만 달라는 요청"
+    with TritonServer(tiny_repository, ports, cache_bytes=1 << 20), ToxicityClient(ports.grpc_url) as client:
+        raw = grpcclient.InferenceServerClient(ports.grpc_url)
+        tensor = grpcclient.InferInput(contract.INPUT_TEXT, [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[text.encode()]], dtype=np.object_))
+        raw.infer(contract.ENSEMBLE, [tensor], outputs=[grpcclient.InferRequestedOutput(contract.OUTPUT_LABEL)])
+        with pytest.raises(KotoxError, match="response cache"):
+            client.classify(text)
+        assert client.classify("다른 댓글은 그대로").label in client.deployment.labels

@@ -1,4 +1,4 @@
-"""asyncio client: `await AsyncToxicityClient().classify([...])`; request batches go out concurrently."""
+"""asyncio client: `await AsyncToxicityClient().classify([...])`; up to `max_in_flight` request batches at once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from kotox_client import contract
-from kotox_client.errors import translate
+from kotox_client.errors import BadInputError, translate
 from kotox_client.request import (Attempts, ClientSettings, Deployment, RetryPolicy, Texts, batches, inputs, normalise,
                                   outputs)
 from kotox_client.result import Classification, parse_answer
@@ -18,8 +18,12 @@ class AsyncToxicityClient(ClientSettings):
     """Classify Korean comments with the kotox ensemble over gRPC from asyncio code."""
 
     def __init__(self, url: str = contract.DEFAULT_URL, model: str = contract.ENSEMBLE,
-                 batch_size: int | None = None, timeout: float | None = 30.0, retry: RetryPolicy | None = None):
+                 batch_size: int | None = None, timeout: float | None = 30.0, retry: RetryPolicy | None = None,
+                 max_in_flight: int = 4):
+        if max_in_flight < 1:
+            raise BadInputError(f"max_in_flight must be at least 1, got {max_in_flight}")
         super().__init__(InferenceServerClient, url, model, batch_size, timeout, retry)
+        self.max_in_flight = max_in_flight  # more would only queue at the server, past its budget for big lists
 
     async def _call(self, method, *args, server_deadline: bool = False, **kwargs):
         attempts = Attempts(self.retry, self.timeout)
@@ -45,18 +49,31 @@ class AsyncToxicityClient(ClientSettings):
             return False
 
     async def classify(self, texts: Texts) -> Classification | list[Classification]:
-        """Classify one comment (returns one result) or many (returns a list, in order)."""
+        """Classify one comment (returns one result) or many (returns a list, in order). Every text is checked before
+        any is sent, and a failed batch stops the unsent ones while those in flight finish: cancelling a request in
+        flight can crash a Triton 2.51 server (request.ANSWER_GRACE_S)."""
         items, single = normalise(texts)
         deployment = await self.deployment()
         size = deployment.batch_size(self._batch_size)
+        requests = [inputs(chunk, i * size, deployment.max_comment_bytes) for i, chunk in enumerate(batches(items, size))]
+        slots, failed = asyncio.Semaphore(self.max_in_flight), asyncio.Event()
 
-        async def one(start: int, chunk: list[str]) -> list[Classification]:
-            answer = await self._call(self._client.infer, self.model,
-                                      inputs(chunk, start * size, deployment.max_comment_bytes),
-                                      outputs=outputs(deployment.outputs), server_deadline=True)
+        async def one(request) -> list[Classification]:
+            async with slots:
+                if failed.is_set():
+                    return []
+                try:
+                    answer = await self._call(self._client.infer, self.model, request,
+                                              outputs=outputs(deployment.outputs), server_deadline=True)
+                except Exception:
+                    failed.set()
+                    raise
             return parse_answer(answer, deployment)
 
-        parts = await asyncio.gather(*(one(i, chunk) for i, chunk in enumerate(batches(items, size))))
+        parts = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        errors = [p for p in parts if isinstance(p, BaseException)]
+        if errors:
+            raise errors[0]
         results = [r for part in parts for r in part]
         return results[0] if single else results
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kotox_client import contract
+from kotox_client.errors import KotoxError
 from kotox_client.request import Deployment
 
 
@@ -52,5 +53,11 @@ def parse_outputs(labels: np.ndarray, probs: np.ndarray, member_probs: np.ndarra
 
 
 def parse_answer(answer, deployment: Deployment) -> list[Classification]:
-    """Classifications from a tritonclient InferResult of the ensemble."""
-    return parse_outputs(*(answer.as_numpy(name) for name in deployment.outputs), deployment)
+    """Classifications from a tritonclient InferResult of the ensemble; KotoxError when it lacks an output."""
+    tensors = [answer.as_numpy(name) for name in deployment.outputs]
+    missing = [name for name, tensor in zip(deployment.outputs, tensors) if tensor is None]
+    if missing:
+        raise KotoxError(f"the server's answer lacks {missing}: with the response cache on (--cache-bytes), an answer "
+                         "cached for a client that asked for fewer outputs is served to everyone who sends the same "
+                         "text (Triton keys its cache on the inputs only); every client must ask for all outputs")
+    return parse_outputs(*tensors, deployment)
