@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kotox-installed
 
-.PHONY: setup perf-tools monitoring-tools demo sentiment test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository perf feed gpu-bench
+.PHONY: setup perf-tools monitoring-tools demo sentiment test serve build capacity benchmark overhead quantization faults soak fp16 gpu-repository cpu-repository image image-cpu perf feed gpu-bench
 
 $(STAMP): pyproject.toml client/pyproject.toml loadtest/requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,9 +65,24 @@ fp16: setup
 	$(PY) loadtest/fp16.py
 
 # The repository server/Dockerfile copies into the image: members on TensorRT (FP16; PRECISION=fp32 for exact).
+# GPU_POD_CPUS: the cores server/k8s/overlays/gpu requests per pod; the BLS entry gets one process per 2 of them
+# (kotox_build.repository.cpu_instances; tests/test_container.py checks both), whatever machine builds.
 PRECISION ?= fp16
+GPU_POD_CPUS := 6
 gpu-repository: setup
-	$(PY) -m kotox_build --device gpu --precision $(PRECISION) --out model_repository_gpu
+	$(PY) -m kotox_build --device gpu --precision $(PRECISION) --cpu-instances $$(($(GPU_POD_CPUS) / 2)) --out model_repository_gpu
+
+# The repository of the CPU image (server/k8s/overlays/cpu): members on the container's ONNX Runtime backend.
+cpu-repository: setup
+	$(PY) -m kotox_build --runtime onnxruntime --out model_repository_cpu
+
+# The images the Kubernetes overlays run, tagged with the project's version (server/k8s/base/kustomization.yaml).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image: gpu-repository
+	docker build -f server/Dockerfile -t kotox-triton:$(VERSION) .
+
+image-cpu: cpu-repository
+	docker build -f server/Dockerfile --target cpu -t kotox-triton-cpu:$(VERSION) .
 
 # perf_analyzer against a running server (make serve), beside locust: reports/capacity/perf_analyzer.{csv,md,json}
 URL ?= 127.0.0.1:8001

@@ -15,11 +15,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from deployment_files import pins
-from kotox_build.repository import SERVED_AT
+from kotox_build.repository import SERVED_AT, cpu_instances
 from kotox_client import contract
 from kotox_server.triton import Ports, TritonServer
 
@@ -57,7 +58,7 @@ def test_image_is_the_official_container_of_the_pinned_server_version():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pinned = next(Requirement(d) for d in pyproject if d.startswith("tritonclient"))
     assert version("tritonclient") in pinned.specifier
-    assert images[1:] == ["runtime"]  # the bundled stage builds on the runtime stage
+    assert images[1:] == ["runtime", "runtime"]  # the cpu and bundled (GPU) stages build on the runtime stage
 
 
 def _dockerignore_allows(path: str) -> bool:
@@ -73,14 +74,17 @@ def _dockerignore_allows(path: str) -> bool:
     return allowed
 
 
+BUILT = {"model_repository_gpu": "gpu-repository", "model_repository_cpu": "cpu-repository"}  # folder: make target
+
+
 def test_copied_sources_exist_and_pass_the_dockerignore():
     sources = [a.split()[-2] for a in args_of("COPY")]
     assert sources
-    assert [a.split()[-1] for a in args_of("COPY") if "model_repository_gpu" in a] == [SERVED_AT]
+    assert [a.split()[-1] for a in args_of("COPY") if a.split()[-2] in BUILT] == [SERVED_AT] * len(BUILT)
     for src in sources:
-        if src == "model_repository_gpu":  # built by `make gpu-repository`, never committed
-            assert "--out model_repository_gpu" in (ROOT / "Makefile").read_text()
-            assert "/model_repository_gpu/" in (ROOT / ".gitignore").read_text().splitlines()
+        if src in BUILT:  # built by its make target, never committed
+            assert re.search(rf"^{BUILT[src]}:.*\n\t.*--out {src}$", (ROOT / "Makefile").read_text(), re.M)
+            assert f"/{src}/" in (ROOT / ".gitignore").read_text().splitlines()
             assert _dockerignore_allows(f"{src}/toxicity/config.pbtxt")
         else:
             tracked = [src] if (ROOT / src).is_file() else subprocess.run(
@@ -90,6 +94,30 @@ def test_copied_sources_exist_and_pass_the_dockerignore():
             assert not excluded, f"{excluded} are excluded by .dockerignore"
     assert not _dockerignore_allows("checkpoints/demo/phase2/model.safetensors")
     assert not _dockerignore_allows(".venv/bin/python")
+
+
+def make_dry_run(target: str) -> str:
+    """The commands `make TARGET` would run, without its prerequisites."""
+    skipped = [f"--old-file={t}" for t in ("setup", "gpu-repository", "cpu-repository") if t != target]
+    return subprocess.run(["make", "-n", *skipped, target], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_image_targets_tag_what_the_overlays_run():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"-t kotox-triton:{version} ." in make_dry_run("image")
+    assert f"--target cpu -t kotox-triton-cpu:{version} ." in make_dry_run("image-cpu")
+
+
+def test_gpu_repository_gets_the_entry_processes_of_the_gpu_pods_cores():
+    """Built on any machine, the BLS entry count is that of the cores the gpu overlay gives a pod."""
+    gpu = yaml.safe_load_all((ROOT / "server" / "k8s" / "overlays" / "gpu" / "gpu.yaml").read_text())
+    (box,) = [c for d in gpu if d and d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]]
+    cores = int(box["resources"]["requests"]["cpu"])
+    (line,) = [ln for ln in make_dry_run("gpu-repository").splitlines() if "kotox_build" in ln]
+    per_pod = subprocess.run(["bash", "-c", f"echo {re.search(r'--cpu-instances (.+?) --', line).group(1)}"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert int(per_pod) == cpu_instances(cores, "bls", "gpu")
 
 
 def exposed() -> set[int]:
