@@ -42,6 +42,21 @@ def merge(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return batch
 
 
+class Refusals:
+    """Counters of the requests a model refused, by reason, on Triton's metrics port (the build's `refusals_metric`) (as tokenizer.py's: each stub is its own file)."""
+
+    def __init__(self, metric: str, model: str):
+        self.family = pb_utils.MetricFamily(name=metric, kind=pb_utils.MetricFamily.COUNTER,  # outlives its metrics
+                                            description="Requests a kotox Python model answered with an error, by "
+                                                        "reason: overload (shed, or past its deadline) or bad_input")
+        self.counters = {reason: self.family.Metric(labels={"model": model, "reason": reason})
+                         for reason in ("overload", "bad_input")}
+
+    def count(self, reason: str, requests: int) -> None:
+        if requests:
+            self.counters[reason].increment(requests)
+
+
 def unrunnable(feed: dict[str, np.ndarray]) -> str | None:
     """What makes a request's token tensors wrong before ONNX Runtime sees them (it would read negative ids from the
     end of a table, and a gap in the mask would drop tokens), or None."""
@@ -76,6 +91,7 @@ class TritonPythonModel:
     def initialize(self, args):
         params = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
         self.name = args["model_name"]
+        self.refused = Refusals(params["refusals_metric"], self.name)
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params["intra_op_thread_count"])
         options.inter_op_num_threads = 1
@@ -99,6 +115,7 @@ class TritonPythonModel:
         late = schedules[:, 1] < now
         self.delay[0] = 0 if late.all() else now - schedules[~late, 0].min()  # the oldest request it will run waited
         fresh = [r for r, stale in zip(requests, late) if not stale]
+        self.refused.count("overload", int(late.sum()))
         answers = iter(self.run(fresh) if fresh else [])
         responses = [pb_utils.InferenceResponse(error=pb_utils.TritonError(self.overloaded,
                                                                            pb_utils.TritonError.UNAVAILABLE))
@@ -124,6 +141,7 @@ class TritonPythonModel:
         except Exception:  # ONNX Runtime refused a request (an id past the vocabulary or a row past the positions)
             for i in good:
                 answers[i] = self.alone(feeds[i])
+        self.refused.count("bad_input", sum(isinstance(a, str) for a in answers))
         return [pb_utils.InferenceResponse([pb_utils.Tensor("logits", a)]) if isinstance(a, np.ndarray)
                 else pb_utils.InferenceResponse(error=pb_utils.TritonError(a, pb_utils.TritonError.INVALID_ARG))
                 for a in answers]

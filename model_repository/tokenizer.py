@@ -31,6 +31,21 @@ def head(text: str, counter: Tokenizer, kept: int, window: int) -> str:
     return text
 
 
+class Refusals:
+    """Counters of the requests a model refused, by reason, on Triton's metrics port (the build's `refusals_metric`)."""
+
+    def __init__(self, metric: str, model: str):
+        self.family = pb_utils.MetricFamily(name=metric, kind=pb_utils.MetricFamily.COUNTER,  # outlives its metrics
+                                            description="Requests a kotox Python model answered with an error, by "
+                                                        "reason: overload (shed, or past its deadline) or bad_input")
+        self.counters = {reason: self.family.Metric(labels={"model": model, "reason": reason})
+                         for reason in ("overload", "bad_input")}
+
+    def count(self, reason: str, requests: int) -> None:
+        if requests:
+            self.counters[reason].increment(requests)
+
+
 def member_delays(prefix: str) -> list[np.memmap]:
     """The members' delay files (paths starting `prefix`), mapped; one being created or removed meanwhile is skipped."""
     found = []
@@ -51,6 +66,7 @@ class TritonPythonModel:
         self.schedule = params["schedule_tensor"]  # [tokenized at, deadline]: past the deadline a member drops the row
         self.delay_files = params["delay_files"].format(server=os.getppid())
         self.delays, self.delays_found_ns = [], 0
+        self.refused = Refusals(params["refusals_metric"], args["model_name"])
         self.overloaded = (f"the ensemble is overloaded: its members' requests wait over {SHED_AT:.0%} of the queue "
                            "budget (queue_timeout_ms); retry later")
         folder = Path(args["model_repository"]) / args["model_version"]
@@ -97,6 +113,7 @@ class TritonPythonModel:
     def encode(self, requests) -> list:
         """Each request's token arrays (name -> array), or the TritonError that refuses it."""
         if self.stamps and self.shedding(time.monotonic_ns()):  # refused at once, before any work
+            self.refused.count("overload", len(requests))
             return [pb_utils.TritonError(self.overloaded, pb_utils.TritonError.UNAVAILABLE) for _ in requests]
         texts, counts, errors = [], [], []
         for request in requests:
@@ -106,6 +123,7 @@ class TritonPythonModel:
             except ValueError as err:
                 decoded = []
                 errors.append(pb_utils.TritonError(str(err), pb_utils.TritonError.INVALID_ARG))
+                self.refused.count("bad_input", 1)
             texts.extend(decoded)
             counts.append(len(decoded))
         encodings = iter(self.tokenizer.encode_batch(texts))

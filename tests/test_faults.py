@@ -2,6 +2,7 @@
 through the Triton ensemble and through the BLS entry GPU builds serve."""
 
 import os
+import re
 import signal
 import statistics
 import threading
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import free_server_ports
 from kotox_build.pipeline import build
-from kotox_build.repository import ENTRIES
+from kotox_build.repository import ENTRIES, REFUSALS_METRIC
 from kotox_build.spec import Spec
 from kotox_client import KotoxError, RetryPolicy, ServerBusyError, ToxicityClient
 from kotox_server.stubs import live_stubs
@@ -81,10 +82,12 @@ def test_killed_stub_is_healed_under_load_and_no_answer_is_wrong(supervised, tin
     assert f'kotox_stub_restarts_total{{model="{member}"}} 1' in metrics and "kotox_ready 1" in metrics
 
 
-def flood(spec: Spec, tmp_path, timeout: float, entry: str = "ensemble") -> tuple[list[tuple[float, object]], float]:
+def flood(spec: Spec, tmp_path, timeout: float, entry: str = "ensemble") -> tuple[list[tuple[float, object]], float,
+                                                                                   dict[str, float]]:
     """96 requests of 32 long comments from 24 threads, each call with `timeout` seconds and no retry: (seconds, True
-    for a right answer or the error) per request, and the seconds one request (with the SDK's retries) took right
-    after: a member may still be finishing work whose partner refused it, and the entry sheds meanwhile."""
+    for a right answer or the error) per request, the seconds one request (with the SDK's retries) took right
+    after (a member may still be finishing work whose partner refused it, and the entry sheds meanwhile), and the
+    refusals the Python models counted on Triton's metrics port, by reason."""
     ports = free_server_ports()
     with TritonServer(build(spec, tmp_path / "repo", entry=entry), ports), \
             ToxicityClient(ports.grpc_url, timeout=30) as client, \
@@ -104,11 +107,16 @@ def flood(spec: Spec, tmp_path, timeout: float, entry: str = "ensemble") -> tupl
             outcomes = list(pool.map(send, range(96)))
         after = time.monotonic()
         assert client.classify(LONG).toxic_prob == pytest.approx(expected, abs=1e-6)
-        return outcomes, time.monotonic() - after
+        took = time.monotonic() - after
+        metrics = urllib.request.urlopen(f"http://{ports.host}:{ports.metrics}/metrics", timeout=5).read().decode()
+        refused = {}
+        for reason, count in re.findall(rf'{REFUSALS_METRIC}{{model="\w+",reason="(\w+)"}} ([\d.]+)', metrics):
+            refused[reason] = refused.get(reason, 0) + float(count)
+        return outcomes, took, refused
 
 
 def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
-    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, timeout=30)
+    outcomes, after, refused = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, timeout=30)
     busy = [s for s, o in outcomes if isinstance(o, ServerBusyError)]
     answered = [s for s, o in outcomes if o is True]
     assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
@@ -117,12 +125,15 @@ def test_flood_is_refused_fast_and_leaves_no_backlog(tiny_spec, tmp_path):
     # a refusal at a member's deadline takes the whole budget; most come at once from the shedding tokenizer
     assert statistics.median(busy) < Spec.queue_timeout_ms / 1000 / 2
     assert after < 2, "the server was still working through abandoned requests"
+    # Triton counts a Python model's refusals as successes: the models count them (a request both members refuse
+    # counts twice), so the shedding alert sees the overload (server/monitoring/rules.yaml)
+    assert refused["overload"] >= len(busy) and refused["bad_input"] == 0
 
 
 def test_flood_of_a_bls_entry_is_refused_at_its_queue_bound_and_leaves_no_backlog(tiny_spec, tmp_path):
     """The BLS entry waits for the members, so the queue forms before it, where its queue policy refuses at
     `queue_timeout_ms`; a refusal from the members reaches each request of the batch as its own error."""
-    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, 30, "bls")
+    outcomes, after, _ = flood(replace(tiny_spec, queue_timeout_ms=Spec.queue_timeout_ms), tmp_path, 30, "bls")
     assert all(o is True or isinstance(o, ServerBusyError) for _, o in outcomes), outcomes
     assert any(isinstance(o, ServerBusyError) for _, o in outcomes) and any(o is True for _, o in outcomes)
     assert max(s for s, o in outcomes if isinstance(o, ServerBusyError)) < 5
@@ -131,7 +142,7 @@ def test_flood_of_a_bls_entry_is_refused_at_its_queue_bound_and_leaves_no_backlo
 
 def test_callers_deadline_bounds_the_servers_work(tiny_spec, tmp_path):
     """With a 60 s server budget, only the callers' 0.3 s timeouts (sent with each request) spare the abandoned work."""
-    outcomes, after = flood(replace(tiny_spec, queue_timeout_ms=60_000), tmp_path, timeout=0.3)
+    outcomes, after, _ = flood(replace(tiny_spec, queue_timeout_ms=60_000), tmp_path, timeout=0.3)
     assert all(o is True or isinstance(o, KotoxError) and o.retryable for _, o in outcomes), outcomes
     assert sum(o is not True for _, o in outcomes) > 48, "the flood was not over capacity"
     assert after < 2, "the server computed requests their callers had given up on"

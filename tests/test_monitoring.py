@@ -17,13 +17,16 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 import yaml
 
 from conftest import free_server_ports
 from deployment_files import MONITORING, adapter_rules, container, render, rules
 from kotox_build.data import traffic_comments
 from kotox_build.pipeline import build
+from kotox_build.repository import REFUSALS_METRIC
 from kotox_client import ToxicityClient, contract
 from kotox_server.stubs import live_stubs
 from kotox_server.triton import Ports
@@ -33,6 +36,7 @@ LOAD_SECONDS = 12
 LOAD_THREADS = 3
 NAMESPACE, POD, GONE_POD, STARTING_POD = "kotox", "kotox-0", "kotox-gone", "kotox-starting"  # as discovery labels
 BLS_POD = "kotox-bls"  # a pod of a BLS-entry build, the kind GPU nodes serve
+BAD_INPUT_REQUESTS = 5
 JOB = "kotox-metrics"  # the Prometheus Operator names the job after the scraped Service
 GPU_ONLY = "nv_gpu_"  # Triton exports GPU series only where it sees a GPU
 
@@ -61,6 +65,16 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def send_bad_input(url: str, requests: int) -> None:
+    """Requests the server refuses as INVALID_ARGUMENT (a row that is not UTF-8), as a careless raw client sends."""
+    raw = grpcclient.InferenceServerClient(url)
+    tensor = grpcclient.InferInput(contract.INPUT_TEXT, [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[b"ok \xff\xfe broken"]], dtype=np.object_))
+    for _ in range(requests):
+        with pytest.raises(grpcclient.InferenceServerException, match="UTF-8"):
+            raw.infer(contract.ENSEMBLE, [tensor])
 
 
 def load(url: str, seconds: float) -> int:
@@ -159,6 +173,7 @@ def prometheus(tiny_spec, tiny_repository, slow_loading_repository, tmp_path_fac
         with ThreadPoolExecutor(len(loaded)) as pool:
             assert all(pool.map(lambda pod: load(pods[pod].grpc_url, LOAD_SECONDS), loaded))
         loaded_at = time.time()
+        send_bad_input(pods[POD].grpc_url, BAD_INPUT_REQUESTS)
         time.sleep(3)  # a few more scrapes and rule evaluations after the load
         yield Prometheus(web, prom, launchers[POD], {pod: repositories[pod] for pod in loaded}, loaded_at)
     finally:
@@ -256,6 +271,18 @@ def test_adapter_rule_serves_the_hpa_metric(prometheus):
 def test_model_picker_lists_the_served_models(prometheus, tiny_spec):
     models = prometheus.get("/api/v1/label/model/values", **{"match[]": "nv_inference_request_success"})
     assert {contract.ENSEMBLE, *(m.name for m in tiny_spec.members)} <= set(models)
+
+
+def test_bad_input_is_counted_as_refused_and_pages_nobody(prometheus):
+    """Triton 2.51 counts the tokenizer's (or BLS entry's) error answers as successes and an ensemble's failures as
+    OTHER, twice: the models' own counter shows the refusals, and no model's failure ratio moves."""
+    refused = prometheus.query(f'sum by (pod) (increase({REFUSALS_METRIC}{{reason="bad_input"}}[1m]))')
+    assert {s["metric"]["pod"]: round(float(s["value"][1])) for s in refused} == \
+        {pod: BAD_INPUT_REQUESTS if pod == POD else 0 for pod in prometheus.repositories}
+    ratios = prometheus.query("kotox:failure_ratio:rate5m")
+    assert ratios and all(float(s["value"][1]) == 0 for s in ratios), ratios
+    assert prometheus.query(f'kotox:failures:rate1m{{model="{contract.ENSEMBLE}",reason="OTHER"}} > 0'), \
+        "the ensemble's OTHER (what the ratio leaves out) did count them"
 
 
 def test_supervisor_reports_the_pod_ready(prometheus):

@@ -29,9 +29,11 @@ PANELS = (
            (f"sum by (model) (rate(nv_inference_count{{{M}}}[{RATE}]))", "{{model}} texts")),
           "Successful requests and the comments (rows) they carried, whole fleet."),
     Panel("Failures by reason", "reqps",
-          ((f"sum by (model, reason) (rate(nv_inference_request_failure{{{M}}}[{RATE}]))", "{{model}} {{reason}}"),),
-          "REJECTED: queue full or queue timeout (overload shed); BACKEND: model code or a dead stub; "
-          "CANCELED: the client gave up."),
+          ((f"sum by (model, reason) (rate(nv_inference_request_failure{{{M}}}[{RATE}]))", "{{model}} {{reason}}"),
+           (f"sum by (model, reason) (rate(kotox_refused_requests_total{{{M}}}[{RATE}]))", "{{model}} refused: {{reason}}")),
+          "REJECTED: queue timeout (overload shed); BACKEND: model code or a dead stub; CANCELED: the client gave up; "
+          "OTHER on an ensemble: each failed request twice, whatever the cause. Triton counts a Python model's "
+          "refusals as successes: those models count them (refused: overload or bad_input)."),
     Panel("Average latency", "ms",
           ((f"sum by (model) (rate(nv_inference_request_duration_us{{{M}}}[{RATE}])) / 1000"
             f" / sum by (model) (rate(nv_inference_request_success{{{M}}}[{RATE}]))", "{{model}}"),),
