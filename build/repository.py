@@ -216,7 +216,6 @@ def _contract_params(config: mc.ModelConfig, spec: Spec) -> None:
     _params(config, {contract.PARAM_MEMBERS: [m.name for m in spec.members],
                      contract.PARAM_LABELS: list(spec.labels), FUSION_PARAM: spec.fusion,
                      contract.PARAM_MAX_COMMENT_BYTES: str(spec.max_comment_bytes)})
-    config.response_cache.enable = True  # used when the server runs with a cache (--cache-bytes); a hit skips all steps
 
 
 def _token_names(runtime: str, prefix: str) -> dict[str, str]:
@@ -237,6 +236,9 @@ def ensemble_config(spec: Spec, runtime: str) -> mc.ModelConfig:
                             input=[_tensor(mc.ModelInput, contract.INPUT_TEXT, mc.TYPE_STRING, [1])],
                             output=_ensemble_outputs(spec))
     _contract_params(config, spec)
+    # Used when the server runs with a cache (--cache-bytes); a hit skips all steps. Not on the BLS entry: Triton
+    # 2.51 caches a Python model's error answer as an empty success, served to the next request with that text.
+    config.response_cache.enable = True
     tokens = _token_names(runtime, "_")
     config.ensemble_scheduling.step.add(model_name=TOKENIZER_MODEL, model_version=-1,
                                         input_map={contract.INPUT_TEXT: contract.INPUT_TEXT}, output_map=tokens)

@@ -79,7 +79,7 @@ def test_served_entry_is_one_python_model_that_tokenizes_in_buckets_in_several_c
     assert entry.parameters["pad_widths"].string_value != "[]"
     assert entry.dynamic_batching.max_queue_delay_microseconds == 0  # requests gather while it runs a batch
     assert entry.dynamic_batching.default_queue_policy.max_queue_size == tiny_spec.max_queue_size
-    assert entry.response_cache.enable
+    assert not entry.response_cache.enable  # 2.51 would cache its error answers as empty successes
     assert [o.name for o in entry.output] == list(tiny_spec.outputs)
     folder = gpu_repository / tiny_spec.name / repository.VERSION
     for source, copy in (("bls_entry.py", "model.py"), ("tokenizer.py", "tokenizer.py"), ("fusion.py", "fusion.py")):

@@ -14,6 +14,7 @@ import tritonclient.grpc as grpcclient
 
 from conftest import free_server_ports
 from kotox_client import KotoxError, ToxicityClient, contract
+from kotox_build.pipeline import build
 from kotox_server.supervisor import probe
 from kotox_server.triton import ServerError, TritonServer
 
@@ -121,6 +122,19 @@ def test_response_cache_answers_repeated_comments(tiny_repository, tiny_spec):
     assert first == second
     hits = re.search(rf'nv_cache_num_hits_per_model{{model="{tiny_spec.name}",version="1"}} (\d+)', metrics)
     assert hits and int(hits.group(1)) >= 1, "the repeated comment should be answered from the response cache"
+
+
+def test_a_bls_entrys_refusal_is_never_served_from_the_cache(tiny_spec, tmp_path):
+    """Triton 2.51 caches a Python model's error answer as an empty success: the BLS entry is built without the
+    response cache, so the same bad request is refused every time (before: once, then answered with no outputs)."""
+    ports = free_server_ports()
+    with TritonServer(build(tiny_spec, tmp_path / "bls", entry="bls"), ports, cache_bytes=1 << 20):
+        raw = grpcclient.InferenceServerClient(ports.grpc_url)
+        tensor = grpcclient.InferInput(contract.INPUT_TEXT, [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[b"ok \xff\xfe broken"]], dtype=np.object_))
+        for _ in range(3):
+            with pytest.raises(grpcclient.InferenceServerException, match="UTF-8"):
+                raw.infer(contract.ENSEMBLE, [tensor])
 
 
 def test_an_answer_cached_for_fewer_outputs_is_a_clear_client_error(tiny_repository):
