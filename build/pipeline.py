@@ -149,7 +149,7 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
             repository.on_gpu(config, spec, gpu_precision)
         warmup_files = repository.warmup(config, warmup_ids)
         version_dir = repository.write_model(out, config, "onnx_member.py" if runtime == "python" else None,
-                                             warmup_files=warmup_files)
+                                             ("refusals.py",), warmup_files=warmup_files)
         if device == "gpu":
             (version_dir.parent / repository.TRT_CACHE).mkdir(exist_ok=True)  # TensorRT writes engines here
         export_if_changed(member, spec, precision, version_dir, f"[{i}/{len(spec.members)}]", allow_pickle)
@@ -162,11 +162,11 @@ def build(spec: Spec, out: Path, runtime: str = "auto", threads: int | None = No
     fusion_config = repository.fusion_config(spec, stacked, instances)
     if entry == "bls":
         entry_config = repository.bls_entry_config(spec, tok_config, fusion_config)
-        tok_dir = repository.write_model(out, entry_config, "bls_entry.py", ("tokenizer.py", "fusion.py"))
+        tok_dir = repository.write_model(out, entry_config, "bls_entry.py", ("tokenizer.py", "fusion.py", "refusals.py"))
         repository.write_model(out, repository.members_config(spec, runtime))
         served = {spec.name, spec.members_model}
     else:
-        tok_dir = repository.write_model(out, tok_config, "tokenizer.py")
+        tok_dir = repository.write_model(out, tok_config, "tokenizer.py", ("refusals.py",))
         repository.write_model(out, fusion_config, "fusion.py")
         repository.write_model(out, repository.ensemble_config(spec, runtime))
         served = {TOKENIZER_MODEL, FUSION_MODEL, spec.name}

@@ -10,6 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from refusals import Refusals
+
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 NO_DEADLINE = np.iinfo(np.int64).max
 
@@ -40,21 +42,6 @@ def merge(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
             batch[n][row:row + rows, :cols] = f[n]
         row += rows
     return batch
-
-
-class Refusals:
-    """Counters of the requests a model refused, by reason, on Triton's metrics port (the build's `refusals_metric`) (as tokenizer.py's: each stub is its own file)."""
-
-    def __init__(self, metric: str, model: str):
-        self.family = pb_utils.MetricFamily(name=metric, kind=pb_utils.MetricFamily.COUNTER,  # outlives its metrics
-                                            description="Requests a kotox Python model answered with an error, by "
-                                                        "reason: overload (shed, or past its deadline) or bad_input")
-        self.counters = {reason: self.family.Metric(labels={"model": model, "reason": reason})
-                         for reason in ("overload", "bad_input")}
-
-    def count(self, reason: str, requests: int) -> None:
-        if requests:
-            self.counters[reason].increment(requests)
 
 
 def unrunnable(feed: dict[str, np.ndarray]) -> str | None:

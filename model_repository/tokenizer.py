@@ -10,6 +10,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer, normalizers
 
+from refusals import Refusals
+
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
 SHED_AT = 0.5  # while a member's requests wait longer than this share of the queue budget, new ones are refused
 WINDOW_CHARS_PER_TOKEN = 16  # first look at 16 characters per kept token; grown 4x while that cannot decide
@@ -29,21 +31,6 @@ def head(text: str, counter: Tokenizer, kept: int, window: int) -> str:
             return text[:window]
         window *= 4
     return text
-
-
-class Refusals:
-    """Counters of the requests a model refused, by reason, on Triton's metrics port (the build's `refusals_metric`)."""
-
-    def __init__(self, metric: str, model: str):
-        self.family = pb_utils.MetricFamily(name=metric, kind=pb_utils.MetricFamily.COUNTER,  # outlives its metrics
-                                            description="Requests a kotox Python model answered with an error, by "
-                                                        "reason: overload (shed, or past its deadline) or bad_input")
-        self.counters = {reason: self.family.Metric(labels={"model": model, "reason": reason})
-                         for reason in ("overload", "bad_input")}
-
-    def count(self, reason: str, requests: int) -> None:
-        if requests:
-            self.counters[reason].increment(requests)
 
 
 def member_delays(prefix: str) -> list[np.memmap]:

@@ -45,6 +45,7 @@ class Supervisor:
         if self.heal not in HEALS:
             raise ValueError(f"heal must be one of {HEALS}, got {self.heal!r}")
         self.server.start()
+        self._ensembles = served_ensembles(self.server)  # a repository's models are fixed for the launcher's life
         self._settle()
         self._thread = threading.Thread(target=self._watch, name="kotox-supervisor", daemon=True)
         self._thread.start()
@@ -60,7 +61,6 @@ class Supervisor:
     def _settle(self) -> None:
         """Record the stubs of a freshly ready server as the ones that must stay alive."""
         self._expected = set(live_stubs(self.server.pid))
-        self._ensembles = served_ensembles(self.server)
         for instance in self._expected:
             self.stub_restarts[model_of(instance)] += 0  # every Python model gets a series from the start
         self._healthy, self._broken_since = True, None

@@ -29,7 +29,7 @@ def free_server_ports() -> Ports:
 
 def python_model(filename: str):
     """Import one of the served model.py files as a module, with the server's real `triton_python_backend_utils`."""
-    sys.path.insert(0, str(find_server().backends / "python"))
+    sys.path[:0] = [str(find_server().backends / "python"), str(PYTHON_MODELS)]  # and the modules copied beside it
     spec = importlib.util.spec_from_file_location(f"kotox_{filename[:-3]}", PYTHON_MODELS / filename)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -200,8 +200,8 @@ def launcher_modules() -> set[Path]:
 @pytest.mark.parametrize("files, allowed", [
     (lambda: launcher_modules() | set((ROOT / "client" / "kotox_client").glob("*.py")),
      {"kotox_server", "kotox_client", "tritonclient", "numpy", "grpc"}),
-    (lambda: {ROOT / "model_repository" / n for n in ("tokenizer.py", "fusion.py", "bls_entry.py")},
-     {"numpy", "tokenizers", "triton_python_backend_utils", "tokenizer", "fusion"}),  # the last two: copied beside
+    (lambda: {ROOT / "model_repository" / n for n in ("tokenizer.py", "fusion.py", "bls_entry.py", "refusals.py")},
+     {"numpy", "tokenizers", "triton_python_backend_utils", "tokenizer", "fusion", "refusals"}),  # last 3: copied beside
 ])
 def test_what_runs_in_the_container_imports_only_what_it_installs_and_parses_as_python_3_10(files, allowed):
     stdlib = set(sys.stdlib_module_names) - {"tomllib"}  # tomllib is new in 3.11

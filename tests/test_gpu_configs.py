@@ -82,7 +82,8 @@ def test_served_entry_is_one_python_model_that_tokenizes_in_buckets_in_several_c
     assert not entry.response_cache.enable  # 2.51 would cache its error answers as empty successes
     assert [o.name for o in entry.output] == list(tiny_spec.outputs)
     folder = gpu_repository / tiny_spec.name / repository.VERSION
-    for source, copy in (("bls_entry.py", "model.py"), ("tokenizer.py", "tokenizer.py"), ("fusion.py", "fusion.py")):
+    for source, copy in (("bls_entry.py", "model.py"), ("tokenizer.py", "tokenizer.py"), ("fusion.py", "fusion.py"),
+                         ("refusals.py", "refusals.py")):
         assert (folder / copy).read_bytes() == (repository.PYTHON_MODELS / source).read_bytes()
     assert (folder / "tokenizer.json").exists()
     assert not (gpu_repository / TOKENIZER_MODEL).exists() and not (gpu_repository / FUSION_MODEL).exists()
